@@ -1,0 +1,30 @@
+"""Endpoint clients, the Spark transformer, hosting lifecycle, cleanup, and the local host.
+
+Public names are imported lazily so ``import endpoints`` stays cheap on executors and does
+not pull in optional pieces.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CreatedResources": "endpoints.resources",
+    "EndpointCreationPolicy": "endpoints.model",
+    "HttpEndpoint": "endpoints.http",
+    "NamePolicy": "endpoints.naming",
+    "RetryPolicy": "endpoints.retry",
+    "SageMakerEndpoint": "endpoints.sagemaker_runtime",
+    "SageMakerModel": "endpoints.model",
+    "SageMakerResourceCleanup": "endpoints.cleanup",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'endpoints' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,265 @@
+"""Reads the features a serializer writes out of an Arrow batch, without a loop per value.
+
+The reference library takes an ML ``Vector`` column; we also take ``array<number>`` and,
+for the text formats, a list of scalar columns. All of them become one
+:class:`FeatureBlock`: a CSR-like layout (flat values, flat 0-based indices, row offsets)
+plus, when every row is dense and of equal length, a 2-D ``numpy`` view the CSV and JSON
+writers format in one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
+from pyspark.sql.types import (
+    ArrayType,
+    ByteType,
+    DataType,
+    DecimalType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StructType,
+)
+
+from serde.errors import RowSerializationError, SchemaValidationError
+
+__all__ = [
+    "NUMERIC_TYPES",
+    "FeatureBlock",
+    "features_from_batch",
+    "features_from_row",
+    "validate_features_schema",
+]
+
+NUMERIC_TYPES = (DoubleType, FloatType, IntegerType, LongType, ShortType, ByteType, DecimalType)
+_ARRAY_ELEMENT_TYPES = (DoubleType, FloatType, IntegerType, LongType)
+_EXPECTED_VECTOR = "an ML Vector or array<float|double|int|long>"
+
+
+def validate_features_schema(
+    schema: StructType,
+    columns: str | Sequence[str],
+    *,
+    allow_scalar_columns: bool,
+) -> None:
+    """Raises :class:`SchemaValidationError` unless ``columns`` can be read as features.
+
+    ``columns`` is one vector/array column, or (when ``allow_scalar_columns``) a list of
+    numeric scalar columns whose values form the features in that order.
+    """
+    if isinstance(columns, str):
+        columns = [columns]
+    columns = list(columns)
+    if not columns:
+        raise SchemaValidationError("<features>", "at least one column", "an empty list")
+    for name in columns:
+        if name not in schema.names:
+            raise SchemaValidationError(
+                name,
+                "a column of the DataFrame",
+                "no such column",
+                f"available columns: {', '.join(schema.names)}",
+            )
+    if len(columns) == 1:
+        data_type = schema[columns[0]].dataType
+        if isinstance(data_type, VectorUDT):
+            return
+        if isinstance(data_type, ArrayType):
+            if isinstance(data_type.elementType, _ARRAY_ELEMENT_TYPES):
+                return
+            raise SchemaValidationError(
+                columns[0], _EXPECTED_VECTOR, data_type.simpleString()
+            )
+        if allow_scalar_columns and isinstance(data_type, NUMERIC_TYPES):
+            return
+        expected = _EXPECTED_VECTOR + (" or numeric scalar columns" if allow_scalar_columns else "")
+        raise SchemaValidationError(columns[0], expected, data_type.simpleString())
+    if not allow_scalar_columns:
+        raise SchemaValidationError(
+            ", ".join(columns), f"one column holding {_EXPECTED_VECTOR}", "several columns"
+        )
+    for name in columns:
+        data_type = schema[name].dataType
+        if not isinstance(data_type, NUMERIC_TYPES):
+            raise SchemaValidationError(name, "a numeric scalar column", data_type.simpleString())
+
+
+@dataclass(frozen=True)
+class FeatureBlock:
+    """Features of ``num_rows`` rows in CSR form.
+
+    Row ``i`` has ``values[offsets[i]:offsets[i+1]]`` at 0-based ``indices`` of the same
+    slice, in a vector of ``sizes[i]`` elements; ``is_sparse[i]`` says whether it came as a
+    sparse vector (LibSVM and protobuf keep the distinction, CSV densifies). ``null[i]``
+    marks a row with no features at all: the writers report it as a per-row error.
+    """
+
+    values: np.ndarray  # float64
+    indices: np.ndarray  # int64, 0-based
+    offsets: np.ndarray  # int64, num_rows + 1
+    sizes: np.ndarray  # int64
+    is_sparse: np.ndarray  # bool
+    null: np.ndarray  # bool
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.sizes)
+
+    def dense_matrix(self) -> np.ndarray | None:
+        """A ``(num_rows, width)`` float64 matrix when every non-null row has the same size
+        (sparse rows are scattered into zeros), else ``None``. Null rows are zero-filled."""
+        live = ~self.null
+        if not live.any():
+            return np.zeros((self.num_rows, 0))
+        widths = self.sizes[live]
+        width = int(widths[0])
+        if (widths != width).any():
+            return None
+        if not self.is_sparse.any() and not self.null.any():
+            return self.values.reshape(self.num_rows, width)
+        matrix = np.zeros((self.num_rows, width))
+        row_of_value = np.repeat(np.arange(self.num_rows), np.diff(self.offsets))
+        matrix[row_of_value, self.indices] = self.values
+        return matrix
+
+    def row_values(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
+        start, stop = self.offsets[i], self.offsets[i + 1]
+        return self.indices[start:stop], self.values[start:stop], int(self.sizes[i])
+
+    def dense_row(self, i: int) -> np.ndarray:
+        indices, values, size = self.row_values(i)
+        row = np.zeros(size)
+        row[indices] = values
+        return row
+
+
+def _list_block(array: pa.Array, sparse_mask=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, offsets, null) of a list<number> array; nulls have zero length."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    null = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if array.null_count:
+        array = pc.fill_null(array, pa.scalar([], type=array.type))
+    offsets = np.asarray(array.offsets.to_numpy(), dtype=np.int64)
+    flat = array.flatten()
+    if flat.null_count:
+        raise RowSerializationError(
+            "an array of features holds a null element; fill or drop nulls before scoring"
+        )
+    values = np.asarray(flat.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+    offsets = offsets - offsets[0]
+    return values, offsets, null
+
+
+def features_from_batch(batch: pa.RecordBatch, columns: str | Sequence[str]) -> FeatureBlock:
+    """The features of every row of ``batch``, read column-wise."""
+    if isinstance(columns, str):
+        columns = [columns]
+    columns = list(columns)
+    if len(columns) > 1 or not (
+        pa.types.is_struct(batch.column(columns[0]).type)
+        or pa.types.is_list(batch.column(columns[0]).type)
+        or pa.types.is_large_list(batch.column(columns[0]).type)
+    ):
+        return _scalar_columns_block(batch, columns)
+    column = batch.column(columns[0])
+    if pa.types.is_struct(column.type):
+        return _vector_block(column)
+    values, offsets, null = _list_block(column)
+    sizes = np.diff(offsets)
+    indices = _dense_indices(offsets)
+    return FeatureBlock(values, indices, offsets, sizes, np.zeros(len(sizes), bool), null)
+
+
+def _dense_indices(offsets: np.ndarray) -> np.ndarray:
+    lengths = np.diff(offsets)
+    total = int(offsets[-1])
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(total, dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+
+
+def _scalar_columns_block(batch: pa.RecordBatch, columns: list[str]) -> FeatureBlock:
+    n = batch.num_rows
+    matrix = np.empty((n, len(columns)))
+    null = np.zeros(n, dtype=bool)
+    for j, name in enumerate(columns):
+        column = batch.column(name)
+        null |= np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        filled = pc.fill_null(column, 0) if column.null_count else column
+        matrix[:, j] = filled.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    width = len(columns)
+    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int64)
+    indices = np.tile(np.arange(width, dtype=np.int64), n)
+    sizes = np.full(n, width, dtype=np.int64)
+    return FeatureBlock(matrix.reshape(-1), indices, offsets, sizes, np.zeros(n, bool), null)
+
+
+def _vector_block(column: pa.Array) -> FeatureBlock:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    null = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    kind = column.field("type")
+    kind = np.asarray(pc.fill_null(kind, 1).to_numpy(zero_copy_only=False))
+    is_sparse = (kind == 0) & ~null
+    values, offsets, _ = _list_block(column.field("values"))
+    dense_sizes = np.diff(offsets)
+    sizes = np.where(
+        is_sparse,
+        np.asarray(pc.fill_null(column.field("size"), 0).to_numpy(zero_copy_only=False)),
+        dense_sizes,
+    ).astype(np.int64)
+    if is_sparse.any():
+        idx_values, idx_offsets, _ = _list_block(column.field("indices"))
+        indices = _dense_indices(offsets)
+        if idx_offsets[-1]:
+            # indices of sparse rows come from the indices list; dense rows keep positions
+            idx_lengths = np.diff(idx_offsets)
+            sparse_value_mask = np.repeat(is_sparse, dense_sizes)
+            if not np.array_equal(idx_lengths[is_sparse], dense_sizes[is_sparse]):
+                raise RowSerializationError("a sparse vector has as many indices as values")
+            indices[sparse_value_mask] = idx_values.astype(np.int64)[
+                np.repeat(is_sparse, idx_lengths)
+            ]
+    else:
+        indices = _dense_indices(offsets)
+    return FeatureBlock(values, indices, offsets, sizes, is_sparse, null)
+
+
+def features_from_row(value: object, row_index: int | None = None, column: str | None = None):
+    """(indices, values, size, is_sparse) of one row's features, for per-row paths.
+
+    Accepts an ML vector, a sequence of numbers, or a sequence of scalar column values.
+    """
+    if value is None:
+        raise RowSerializationError("features are null", row_index=row_index, column=column)
+    if isinstance(value, SparseVector):
+        return (
+            np.asarray(value.indices, dtype=np.int64),
+            np.asarray(value.values, dtype=np.float64),
+            int(value.size),
+            True,
+        )
+    if isinstance(value, DenseVector):
+        values = np.asarray(value.values, dtype=np.float64)
+    else:
+        try:
+            values = np.asarray(list(value), dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise RowSerializationError(
+                f"features must be numbers, got {value!r:.80}", row_index=row_index, column=column
+            ) from exc
+    return np.arange(len(values), dtype=np.int64), values, len(values), False
+
+
+def spark_type_name(data_type: DataType) -> str:
+    return data_type.simpleString()
