@@ -29,8 +29,14 @@ from serde.registry import (
 )
 
 #: Built-in SerDe modules; importing them registers their classes.
-_BUILTIN_MODULES = ("serde.csv", "serde.libsvm", "serde.protobuf", "serde.json",
-                    "serde.jsonlines", "serde.named_csv")
+_BUILTIN_MODULES = (
+    "serde.csv",
+    "serde.libsvm",
+    "serde.protobuf",
+    "serde.json",
+    "serde.jsonlines",
+    "serde.named_csv",
+)
 
 #: Public class name → module, imported on first use.
 _LAZY: dict[str, str] = {}

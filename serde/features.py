@@ -75,9 +75,7 @@ def validate_features_schema(
         if isinstance(data_type, ArrayType):
             if isinstance(data_type.elementType, _ARRAY_ELEMENT_TYPES):
                 return
-            raise SchemaValidationError(
-                columns[0], _EXPECTED_VECTOR, data_type.simpleString()
-            )
+            raise SchemaValidationError(columns[0], _EXPECTED_VECTOR, data_type.simpleString())
         if allow_scalar_columns and isinstance(data_type, NUMERIC_TYPES):
             return
         expected = _EXPECTED_VECTOR + (" or numeric scalar columns" if allow_scalar_columns else "")
@@ -206,7 +204,6 @@ def _scalar_columns_block(batch: pa.RecordBatch, columns: list[str]) -> FeatureB
 def _vector_block(column: pa.Array) -> FeatureBlock:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    n = len(column)
     null = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     kind = column.field("type")
     kind = np.asarray(pc.fill_null(kind, 1).to_numpy(zero_copy_only=False))

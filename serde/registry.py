@@ -73,12 +73,15 @@ class _Registry:
 
     def register(self, name: str, cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, self.base)):
-            raise TypeError(f"register_{self.kind}({name!r}) needs a {self.base.__name__} "
-                            f"subclass, got {cls!r}")
+            raise TypeError(
+                f"register_{self.kind}({name!r}) needs a {self.base.__name__} subclass, got {cls!r}"
+            )
         with self._lock:
             existing = self._by_name.get(name)
-            if existing is not None and existing is not cls and _qualname(existing) != _qualname(
-                cls
+            if (
+                existing is not None
+                and existing is not cls
+                and _qualname(existing) != _qualname(cls)
             ):
                 raise SerdeError(
                     f"{self.kind} name {name!r} is already registered to {_qualname(existing)}; "
