@@ -160,6 +160,17 @@ class RequestBatchIterator:
                 yield from self._whole_bodies(batch, i, stop, base_index)
             i = stop
 
+    def body_for(
+        self, rows: SerializedRows, batch: pa.RecordBatch | None, start: int, stop: int
+    ) -> bytes:
+        """The body for rows ``[start, stop)`` of one batch, without limit checks: used to
+        resend part of a body the endpoint rejected (the part is smaller, so it fits)."""
+        if self.serializer.row_separable:
+            return self._join(rows, start, stop)
+        if batch is None:
+            raise TypeError(f"{type(self.serializer).__name__} needs the batch to build bodies")
+        return self.serializer.serialize_body(batch.slice(start, stop - start))
+
     def _join(self, rows: SerializedRows, start: int, stop: int) -> bytes:
         ser = self.serializer
         data = memoryview(rows.data)

@@ -1,0 +1,461 @@
+"""``SageMakerModel``: a ``pyspark.ml`` Model whose ``transform`` scores rows on an endpoint.
+
+It keeps sagemaker_pyspark's vocabulary (``from_endpoint``, ``from_model_s3_path``,
+``from_training_job``, ``endpoint_creation_policy``, ``prepend_result_rows``,
+``created_resources``) and adds what that library lacks: concurrency with back-pressure,
+retries, a result-count check on every response, an error column, and any endpoint kind.
+
+Everything the model needs on executors travels as plain configuration: the endpoint as a
+description (clients are built on the executor), the SerDes as registry names + options.
+That is also what a saved Pipeline stores, so registered SerDes survive ``save``/``load``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from typing import Any
+
+from pyspark.ml import Model
+from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLWriter
+from pyspark.sql import DataFrame
+from pyspark.sql.types import StructType
+
+from endpoints.engine import EngineOptions, PartitionScorer, output_schema
+from endpoints.errors import ConfigurationError
+from endpoints.metrics import MetricsAccumulatorParam, TransformMetrics
+from endpoints.retry import RetryPolicy
+from endpoints.sagemaker_runtime import SageMakerEndpoint
+from endpoints.transport import Endpoint, endpoint_from_spec
+from serde.base import RequestRowSerializer, ResponseRowDeserializer
+from serde.batching import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS
+from serde.errors import SerdeError
+from serde.registry import deserializer_from_spec, serde_spec, serializer_from_spec
+
+__all__ = ["EndpointCreationPolicy", "SageMakerModel"]
+
+log = logging.getLogger("endpoints.model")
+
+
+class EndpointCreationPolicy(enum.Enum):
+    """When a model built from model data creates its SageMaker endpoint."""
+
+    CREATE_ON_CONSTRUCT = "CREATE_ON_CONSTRUCT"
+    CREATE_ON_TRANSFORM = "CREATE_ON_TRANSFORM"
+    DO_NOT_CREATE = "DO_NOT_CREATE"
+
+
+def _param(name: str, doc: str, converter: Any) -> Param:
+    return Param(Params._dummy(), name, doc, typeConverter=converter)
+
+
+class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
+    """Scores a DataFrame on a model endpoint; output row i belongs to input row i.
+
+    >>> model = SageMakerModel.from_endpoint(
+    ...     "my-endpoint",
+    ...     request_row_serializer=UnlabeledCSVRequestRowSerializer(),
+    ...     response_row_deserializer=XGBoostCSVRowDeserializer())
+    >>> scored = model.transform(df)            # df's columns + "prediction"
+    >>> model.last_metrics.requests              # after an action
+    """
+
+    endpointSpec = _param("endpointSpec", "the endpoint, as JSON", TypeConverters.toString)
+    requestRowSerializerSpec = _param(
+        "requestRowSerializerSpec", "registry name + options, as JSON", TypeConverters.toString
+    )
+    responseRowDeserializerSpec = _param(
+        "responseRowDeserializerSpec", "registry name + options, as JSON", TypeConverters.toString
+    )
+    prependResultRows = _param(
+        "prependResultRows", "keep the input columns before the results", TypeConverters.toBoolean
+    )
+    onError = _param(
+        "onError", "'fail' the task, or add an error 'column'", TypeConverters.toString
+    )
+    errorColumnName = _param("errorColumnName", "name of the error column", TypeConverters.toString)
+    maxInFlight = _param("maxInFlight", "requests in flight per partition", TypeConverters.toInt)
+    maxBatchRecords = _param("maxBatchRecords", "rows per request at most", TypeConverters.toInt)
+    maxBatchBytes = _param("maxBatchBytes", "request body bytes at most", TypeConverters.toInt)
+    maxAttempts = _param("maxAttempts", "attempts per request", TypeConverters.toInt)
+    maxRetrySeconds = _param(
+        "maxRetrySeconds", "no retry starts after this long", TypeConverters.toFloat
+    )
+    backoffBaseSeconds = _param(
+        "backoffBaseSeconds", "first backoff ceiling", TypeConverters.toFloat
+    )
+    backoffMaxSeconds = _param("backoffMaxSeconds", "largest backoff", TypeConverters.toFloat)
+
+    def __init__(
+        self,
+        *,
+        endpoint: Endpoint | None = None,
+        request_row_serializer: RequestRowSerializer | None = None,
+        response_row_deserializer: ResponseRowDeserializer | None = None,
+        prepend_result_rows: bool = True,
+        on_error: str = "fail",
+        error_column_name: str = "error",
+        max_in_flight: int = 8,
+        max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS,
+        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        retry = retry_policy or RetryPolicy()
+        self._setDefault(
+            endpointSpec="",
+            requestRowSerializerSpec="",
+            responseRowDeserializerSpec="",
+            prependResultRows=True,
+            onError="fail",
+            errorColumnName="error",
+            maxInFlight=8,
+            maxBatchRecords=DEFAULT_MAX_BATCH_RECORDS,
+            maxBatchBytes=DEFAULT_MAX_BATCH_BYTES,
+            maxAttempts=RetryPolicy.max_attempts,
+            maxRetrySeconds=RetryPolicy.max_elapsed_s,
+            backoffBaseSeconds=RetryPolicy.backoff_base_s,
+            backoffMaxSeconds=RetryPolicy.backoff_max_s,
+        )
+        self._set(
+            prependResultRows=prepend_result_rows,
+            onError=on_error,
+            errorColumnName=error_column_name,
+            maxInFlight=max_in_flight,
+            maxBatchRecords=max_batch_records,
+            maxBatchBytes=max_batch_bytes,
+            maxAttempts=retry.max_attempts,
+            maxRetrySeconds=retry.max_elapsed_s,
+            backoffBaseSeconds=retry.backoff_base_s,
+            backoffMaxSeconds=retry.backoff_max_s,
+        )
+        self._endpoint: Endpoint | None = None
+        self._serializer: RequestRowSerializer | None = None
+        self._deserializer: ResponseRowDeserializer | None = None
+        self._accumulator: Any = None
+        self._pending_creation: Any = None
+        self.created_resources: Any = None
+        if endpoint is not None:
+            self.set_endpoint(endpoint)
+        if request_row_serializer is not None:
+            self.set_request_row_serializer(request_row_serializer)
+        if response_row_deserializer is not None:
+            self.set_response_row_deserializer(response_row_deserializer)
+        self.engine_options()  # validate now, not on the first transform
+
+    # -- factories -----------------------------------------------------------------------
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        endpoint_name: str,
+        request_row_serializer: RequestRowSerializer,
+        response_row_deserializer: ResponseRowDeserializer,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        profile_name: str | None = None,
+        prepend_result_rows: bool = True,
+        **options: Any,
+    ) -> SageMakerModel:
+        """A model on an existing SageMaker endpoint. Creates nothing, so
+        ``created_resources`` is empty and cleanup can never delete this endpoint."""
+        runtime_keys = {
+            "connect_timeout_s",
+            "read_timeout_s",
+            "target_variant",
+            "target_model",
+            "custom_attributes",
+            "inference_component_name",
+        }
+        runtime_options = {k: options.pop(k) for k in list(options) if k in runtime_keys}
+        endpoint = SageMakerEndpoint(
+            endpoint_name,
+            region=region,
+            endpoint_url=endpoint_url,
+            profile_name=profile_name,
+            **runtime_options,
+        )
+        return cls(
+            endpoint=endpoint,
+            request_row_serializer=request_row_serializer,
+            response_row_deserializer=response_row_deserializer,
+            prepend_result_rows=prepend_result_rows,
+            **options,
+        )
+
+    @classmethod
+    def from_model_s3_path(
+        cls,
+        model_path: str,
+        model_image: str,
+        model_execution_role_arn: str,
+        endpoint_instance_type: str,
+        endpoint_initial_instance_count: int,
+        request_row_serializer: RequestRowSerializer,
+        response_row_deserializer: ResponseRowDeserializer,
+        model_environment_variables: dict[str, str] | None = None,
+        endpoint_creation_policy: EndpointCreationPolicy = (
+            EndpointCreationPolicy.CREATE_ON_CONSTRUCT
+        ),
+        sagemaker_client: Any = None,
+        prepend_result_rows: bool = True,
+        name_policy: Any = None,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        wait_timeout_s: float = 1800.0,
+        manifest_path: str | None = None,
+        tags: dict[str, str] | None = None,
+        **options: Any,
+    ) -> SageMakerModel:
+        """A model on a new endpoint serving ``model_path`` (``s3://.../model.tar.gz``).
+
+        ``endpoint_url`` points both the control plane (unless ``sagemaker_client`` is
+        given) and the runtime at another server, such as the local endpoint host.
+        """
+        from endpoints.hosting import EndpointDeployer
+        from endpoints.naming import NamePolicy
+
+        policy = EndpointCreationPolicy(endpoint_creation_policy)
+        client = sagemaker_client or _sagemaker_client(region, endpoint_url)
+        names = (name_policy or NamePolicy()).names()
+        model = cls(
+            endpoint=SageMakerEndpoint(
+                names.endpoint_name,
+                region=region or client.meta.region_name,
+                endpoint_url=endpoint_url,
+            ),
+            request_row_serializer=request_row_serializer,
+            response_row_deserializer=response_row_deserializer,
+            prepend_result_rows=prepend_result_rows,
+            **options,
+        )
+
+        def create() -> None:
+            deployer = EndpointDeployer(client, wait_timeout_s=wait_timeout_s)
+            try:
+                model.created_resources = deployer.create_from_model_data(
+                    model_data_url=model_path,
+                    model_image=model_image,
+                    model_execution_role_arn=model_execution_role_arn,
+                    endpoint_instance_type=endpoint_instance_type,
+                    endpoint_initial_instance_count=endpoint_initial_instance_count,
+                    model_environment_variables=model_environment_variables,
+                    name_policy=_fixed_names(names),
+                    tags=tags,
+                )
+            except Exception as exc:
+                model.created_resources = getattr(exc, "created", None)
+                raise
+            finally:
+                if manifest_path and model.created_resources:
+                    model.created_resources.write_manifest(manifest_path)
+
+        if policy is EndpointCreationPolicy.CREATE_ON_CONSTRUCT:
+            create()
+        elif policy is EndpointCreationPolicy.CREATE_ON_TRANSFORM:
+            model._pending_creation = create
+        return model
+
+    @classmethod
+    def from_training_job(
+        cls,
+        training_job_name: str,
+        model_image: str,
+        model_execution_role_arn: str,
+        endpoint_instance_type: str,
+        endpoint_initial_instance_count: int,
+        request_row_serializer: RequestRowSerializer,
+        response_row_deserializer: ResponseRowDeserializer,
+        model_environment_variables: dict[str, str] | None = None,
+        endpoint_creation_policy: EndpointCreationPolicy = (
+            EndpointCreationPolicy.CREATE_ON_CONSTRUCT
+        ),
+        sagemaker_client: Any = None,
+        prepend_result_rows: bool = True,
+        name_policy: Any = None,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        **options: Any,
+    ) -> SageMakerModel:
+        """A model on a new endpoint serving the artifacts of a finished training job."""
+        from endpoints.hosting import EndpointDeployer
+
+        client = sagemaker_client or _sagemaker_client(region, endpoint_url)
+        model_path = EndpointDeployer(client).model_data_from_training_job(training_job_name)
+        return cls.from_model_s3_path(
+            model_path,
+            model_image,
+            model_execution_role_arn,
+            endpoint_instance_type,
+            endpoint_initial_instance_count,
+            request_row_serializer,
+            response_row_deserializer,
+            model_environment_variables,
+            endpoint_creation_policy,
+            client,
+            prepend_result_rows,
+            name_policy,
+            region=region,
+            endpoint_url=endpoint_url,
+            **options,
+        )
+
+    # -- configuration -------------------------------------------------------------------
+
+    def set_endpoint(self, endpoint: Endpoint) -> SageMakerModel:
+        self._endpoint = endpoint
+        try:
+            self._set(endpointSpec=json.dumps(endpoint.to_spec()))
+        except NotImplementedError:
+            self._set(endpointSpec="")
+        return self
+
+    def set_request_row_serializer(self, serializer: RequestRowSerializer) -> SageMakerModel:
+        self._serializer = serializer
+        self._set(requestRowSerializerSpec=_spec_or_empty(serializer))
+        return self
+
+    def set_response_row_deserializer(
+        self, deserializer: ResponseRowDeserializer
+    ) -> SageMakerModel:
+        self._deserializer = deserializer
+        self._set(responseRowDeserializerSpec=_spec_or_empty(deserializer))
+        return self
+
+    @property
+    def endpoint(self) -> Endpoint:
+        if self._endpoint is None:
+            spec = self.getOrDefault(self.endpointSpec)
+            if not spec:
+                raise ConfigurationError("no endpoint: build the model with a factory or endpoint=")
+            self._endpoint = endpoint_from_spec(json.loads(spec))
+        return self._endpoint
+
+    @property
+    def request_row_serializer(self) -> RequestRowSerializer:
+        if self._serializer is None:
+            spec = self.getOrDefault(self.requestRowSerializerSpec)
+            if not spec:
+                raise ConfigurationError("no request_row_serializer given")
+            self._serializer = serializer_from_spec(json.loads(spec))
+        return self._serializer
+
+    @property
+    def response_row_deserializer(self) -> ResponseRowDeserializer:
+        if self._deserializer is None:
+            spec = self.getOrDefault(self.responseRowDeserializerSpec)
+            if not spec:
+                raise ConfigurationError("no response_row_deserializer given")
+            self._deserializer = deserializer_from_spec(json.loads(spec))
+        return self._deserializer
+
+    def engine_options(self) -> EngineOptions:
+        g = self.getOrDefault
+        return EngineOptions(
+            max_in_flight=g(self.maxInFlight),
+            max_batch_records=g(self.maxBatchRecords),
+            max_batch_bytes=g(self.maxBatchBytes),
+            on_error=g(self.onError),
+            error_column_name=g(self.errorColumnName),
+            prepend_result_rows=g(self.prependResultRows),
+            retry=RetryPolicy(
+                max_attempts=g(self.maxAttempts),
+                max_elapsed_s=g(self.maxRetrySeconds),
+                backoff_base_s=g(self.backoffBaseSeconds),
+                backoff_max_s=g(self.backoffMaxSeconds),
+            ),
+        )
+
+    # -- Spark ---------------------------------------------------------------------------
+
+    def transformSchema(self, schema: StructType) -> StructType:
+        """Validates ``schema`` with the serializer; the output schema, before any job."""
+        self.request_row_serializer.validate_schema(schema)
+        return output_schema(schema, self.response_row_deserializer, self.engine_options())
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        if self._pending_creation is not None:
+            create, self._pending_creation = self._pending_creation, None
+            create()
+        schema = dataset.schema
+        out_schema = self.transformSchema(schema)
+        serializer = self.request_row_serializer
+        serializer.set_schema(schema)
+        self._accumulator = _new_accumulator(dataset)
+        scorer = PartitionScorer(
+            self.endpoint,
+            serializer,
+            self.response_row_deserializer,
+            schema,
+            self.engine_options(),
+            self._accumulator,
+        )
+        return dataset.mapInArrow(scorer, out_schema)
+
+    @property
+    def last_metrics(self) -> TransformMetrics | None:
+        """Metrics of the last ``transform``, merged over the partitions that finished.
+
+        Filled by actions: read it after ``collect``/``write``/``count``. Each action on
+        the transformed DataFrame adds again. ``None`` under Spark Connect, which has no
+        accumulators (the executors' INFO log lines still carry per-partition summaries).
+        """
+        return None if self._accumulator is None else self._accumulator.value
+
+    def write(self) -> MLWriter:
+        for name, param in (
+            ("endpoint", self.endpointSpec),
+            ("request_row_serializer", self.requestRowSerializerSpec),
+            ("response_row_deserializer", self.responseRowDeserializerSpec),
+        ):
+            if not self.getOrDefault(param):
+                raise ConfigurationError(
+                    f"cannot save: the {name} has no saved form. Register custom SerDes with "
+                    "@register_serializer / @register_deserializer so they can be saved by name"
+                )
+        return super().write()
+
+    def copy(self, extra: dict | None = None) -> SageMakerModel:
+        that = super().copy(extra)
+        that._accumulator = None
+        return that
+
+    def __repr__(self) -> str:
+        return f"SageMakerModel(endpoint={self._endpoint!r})"
+
+
+def _spec_or_empty(serde: Any) -> str:
+    try:
+        return json.dumps(serde_spec(serde))
+    except SerdeError:
+        return ""  # usable now; write() explains why it cannot be saved
+
+
+def _new_accumulator(dataset: DataFrame) -> Any:
+    try:
+        sc = dataset.sparkSession.sparkContext
+    except Exception:  # Spark Connect: no SparkContext, no accumulators
+        log.info("no SparkContext (Spark Connect?): transform metrics are not collected")
+        return None
+    return sc.accumulator(TransformMetrics(), MetricsAccumulatorParam())
+
+
+def _sagemaker_client(region: str | None, endpoint_url: str | None) -> Any:
+    import boto3
+
+    return boto3.client("sagemaker", region_name=region, endpoint_url=endpoint_url)
+
+
+def _fixed_names(names: Any) -> Any:
+    from endpoints.naming import NamePolicy
+
+    return NamePolicy(
+        model_name=names.model_name,
+        endpoint_config_name=names.endpoint_config_name,
+        endpoint_name=names.endpoint_name,
+    )

@@ -1,0 +1,108 @@
+"""One retry policy for every endpoint kind: what to retry, and how long to wait.
+
+A :class:`RetryPolicy` is an immutable value (safe to share between threads and to ship
+to executors). Each request keeps its own :class:`RetryState`; ``next_delay`` either
+returns the seconds to sleep before the next attempt or raises
+:class:`~endpoints.errors.RetriesExhaustedError` with the last failure chained.
+
+Backoff is exponential with full jitter (sleep a uniform random time between 0 and
+``min(backoff_max, backoff_base * 2**attempt)``), the scheme AWS recommends because it
+spreads a cluster's retries instead of synchronising them; a server's ``Retry-After`` is a
+floor under that.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from endpoints.errors import (
+    InvocationError,
+    RetriesExhaustedError,
+    RetryableError,
+    ThrottledError,
+    TransportError,
+)
+
+__all__ = ["RetryPolicy", "RetryState"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a failed request is retried.
+
+    Args:
+        max_attempts: attempts per request, the first included.
+        max_elapsed_s: no new attempt starts after this many seconds from the first.
+        backoff_base_s: the first backoff ceiling; doubles per attempt.
+        backoff_max_s: the largest backoff ceiling.
+        retry_transport_errors: retry timeouts and dropped connections (the endpoint may
+            have run the request: inference must be idempotent, which it is for models).
+    """
+
+    max_attempts: int = 8
+    max_elapsed_s: float = 600.0
+    backoff_base_s: float = 0.1
+    backoff_max_s: float = 20.0
+    retry_transport_errors: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.backoff_base_s < 0 or self.backoff_max_s < 0:
+            raise ValueError("backoff times must not be negative")
+
+    def is_retryable(self, error: InvocationError) -> bool:
+        if isinstance(error, TransportError):
+            return self.retry_transport_errors
+        return isinstance(error, RetryableError)
+
+    def backoff_ceiling(self, retry_number: int) -> float:
+        """The largest sleep before retry ``retry_number`` (1 = first retry)."""
+        return min(self.backoff_max_s, self.backoff_base_s * (2 ** (retry_number - 1)))
+
+    def new_state(
+        self, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
+    ) -> RetryState:
+        return RetryState(self, clock, rng or random.Random())
+
+
+@dataclass
+class RetryState:
+    """The attempts of one request: counts them and decides each wait."""
+
+    policy: RetryPolicy
+    clock: Callable[[], float]
+    rng: random.Random
+    attempts: int = 0
+    history: list[str] = field(default_factory=list)
+    started_at: float | None = None
+
+    def begin_attempt(self) -> None:
+        if self.started_at is None:
+            self.started_at = self.clock()
+        self.attempts += 1
+
+    def next_delay(self, error: InvocationError) -> float:
+        """Seconds to wait before retrying after ``error``; raises when we must stop."""
+        self.history.append(error.code or error.kind)
+        if not self.policy.is_retryable(error):
+            raise error
+        if self.attempts >= self.policy.max_attempts:
+            raise RetriesExhaustedError(
+                error, self.attempts, f"max_attempts={self.policy.max_attempts}"
+            ) from error
+        delay = self.rng.uniform(0.0, self.policy.backoff_ceiling(self.attempts))
+        if isinstance(error, ThrottledError) and error.retry_after is not None:
+            delay = max(delay, min(error.retry_after, self.policy.backoff_max_s))
+        elapsed = self.clock() - (self.started_at or self.clock())
+        if elapsed + delay > self.policy.max_elapsed_s:
+            raise RetriesExhaustedError(
+                error, self.attempts, f"max_elapsed_s={self.policy.max_elapsed_s:g}"
+            ) from error
+        return delay
+
+    def __repr__(self) -> str:
+        return f"RetryState(attempts={self.attempts}, history={self.history})"

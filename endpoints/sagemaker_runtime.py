@@ -1,0 +1,177 @@
+"""A SageMaker real-time endpoint, invoked through boto3's ``sagemaker-runtime`` client."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from endpoints.client_cache import client_cache
+from endpoints.errors import TransportError
+from endpoints.transport import Endpoint, Secret, error_for_response, parse_retry_after
+
+__all__ = ["SageMakerEndpoint"]
+
+_MAX_MESSAGE = 500
+
+
+class SageMakerEndpoint(Endpoint):
+    """``invoke_endpoint`` on ``endpoint_name``.
+
+    Credentials come from the standard AWS chain on each executor (instance role,
+    environment, ``profile_name``) unless passed here; passed ones are kept as
+    :class:`~endpoints.transport.Secret` and never printed. botocore's own retries are
+    switched off (one attempt per call) so they cannot multiply with the engine's.
+
+    Args:
+        endpoint_name: the SageMaker endpoint.
+        region: AWS region; default from the executor's environment.
+        profile_name: a named profile from the executor's AWS config.
+        endpoint_url: another runtime URL (the local endpoint host, a VPC endpoint).
+        connect_timeout_s / read_timeout_s: socket timeouts per attempt.
+        target_variant / target_model / custom_attributes / inference_component_name:
+            passed through to ``invoke_endpoint``.
+    """
+
+    def __init__(
+        self,
+        endpoint_name: str,
+        *,
+        region: str | None = None,
+        profile_name: str | None = None,
+        endpoint_url: str | None = None,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 70.0,
+        target_variant: str | None = None,
+        target_model: str | None = None,
+        custom_attributes: str | None = None,
+        inference_component_name: str | None = None,
+        aws_access_key_id: str | Secret | None = None,
+        aws_secret_access_key: str | Secret | None = None,
+        aws_session_token: str | Secret | None = None,
+    ) -> None:
+        if not endpoint_name:
+            raise ValueError("endpoint_name must be a non-empty SageMaker endpoint name")
+        self.endpoint_name = endpoint_name
+        self.region = region
+        self.profile_name = profile_name
+        self.endpoint_url = endpoint_url
+        self.connect_timeout_s = connect_timeout_s
+        self.read_timeout_s = read_timeout_s
+        self.target_variant = target_variant
+        self.target_model = target_model
+        self.custom_attributes = custom_attributes
+        self.inference_component_name = inference_component_name
+        self._credentials = tuple(
+            None if v is None else (v if isinstance(v, Secret) else Secret(v))
+            for v in (aws_access_key_id, aws_secret_access_key, aws_session_token)
+        )
+        self._pool_size = 10
+        self.name = f"sagemaker:{endpoint_name}"
+
+    def client_key(self) -> Hashable:
+        return (
+            "sagemaker-runtime",
+            self.region,
+            self.profile_name,
+            self.endpoint_url,
+            self.connect_timeout_s,
+            self.read_timeout_s,
+            self._pool_size,
+            self._credentials,
+        )
+
+    def _build_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        key_id, secret, token = (None if c is None else c.reveal() for c in self._credentials)
+        session = boto3.session.Session(
+            profile_name=self.profile_name,
+            region_name=self.region,
+            aws_access_key_id=key_id,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+        )
+        config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=self._pool_size,
+            connect_timeout=self.connect_timeout_s,
+            read_timeout=self.read_timeout_s,
+            tcp_keepalive=True,
+        )
+        return session.client("sagemaker-runtime", endpoint_url=self.endpoint_url, config=config)
+
+    @property
+    def client(self) -> Any:
+        return client_cache.get(self.client_key(), self._build_client)
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
+        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+        kwargs: dict[str, Any] = {
+            "EndpointName": self.endpoint_name,
+            "Body": body,
+            "ContentType": content_type,
+            "Accept": accept,
+        }
+        for arg, value in (
+            ("TargetVariant", self.target_variant),
+            ("TargetModel", self.target_model),
+            ("CustomAttributes", self.custom_attributes),
+            ("InferenceComponentName", self.inference_component_name),
+        ):
+            if value is not None:
+                kwargs[arg] = value
+        try:
+            response = self.client.invoke_endpoint(**kwargs)
+            return response["Body"].read()
+        except ClientError as exc:
+            raise _translate_client_error(self.name, exc) from exc
+        except ConnectionError as exc:  # connect timeouts, refused: the request never left
+            raise TransportError(
+                f"could not connect: {exc}", endpoint=self.name, maybe_processed=False
+            ) from exc
+        except HTTPClientError as exc:  # read timeouts, dropped connections
+            raise TransportError(f"no response: {exc}", endpoint=self.name) from exc
+
+    def to_spec(self) -> dict[str, Any]:
+        options = {
+            "endpoint_name": self.endpoint_name,
+            "region": self.region,
+            "profile_name": self.profile_name,
+            "endpoint_url": self.endpoint_url,
+            "connect_timeout_s": self.connect_timeout_s,
+            "read_timeout_s": self.read_timeout_s,
+            "target_variant": self.target_variant,
+            "target_model": self.target_model,
+            "custom_attributes": self.custom_attributes,
+            "inference_component_name": self.inference_component_name,
+        }
+        return {"kind": "sagemaker", "options": {k: v for k, v in options.items() if v is not None}}
+
+    def __repr__(self) -> str:
+        extra = "".join(
+            f", {k}={v!r}"
+            for k, v in (("region", self.region), ("endpoint_url", self.endpoint_url))
+            if v is not None
+        )
+        creds = ", credentials='**********'" if any(self._credentials) else ""
+        return f"SageMakerEndpoint({self.endpoint_name!r}{extra}{creds})"
+
+
+def _translate_client_error(endpoint: str, exc: Any):
+    response = getattr(exc, "response", {}) or {}
+    error = response.get("Error", {})
+    meta = response.get("ResponseMetadata", {})
+    headers = meta.get("HTTPHeaders", {}) or {}
+    message = str(error.get("Message") or exc)[:_MAX_MESSAGE]
+    original = response.get("OriginalMessage")
+    if original:
+        message += f" (model said: {str(original)[:_MAX_MESSAGE]})"
+    return error_for_response(
+        endpoint=endpoint,
+        status=int(meta.get("HTTPStatusCode") or 0),
+        code=error.get("Code"),
+        message=message,
+        retry_after=parse_retry_after(headers.get("retry-after")),
+    )

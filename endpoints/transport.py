@@ -1,0 +1,154 @@
+"""The endpoint interface the engine talks to, like a transport beneath an HTTP client.
+
+An :class:`Endpoint` is a small, picklable *description* of where requests go (a
+SageMaker endpoint name and region, or a URL and headers). The network client behind it
+(a boto3 client, a urllib3 pool) is built lazily, once per Python worker process, by
+:mod:`endpoints.client_cache`, so shipping an endpoint to executors ships no sockets and
+no credentials from the driver.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable
+from typing import Any
+
+__all__ = ["Endpoint", "Secret"]
+
+
+class Secret:
+    """A string that never shows itself: ``repr``/``str`` print ``'**********'``.
+
+    Used for credentials or headers a user passes explicitly; they must travel to the
+    executors to be used, but no log line, error message or ``repr`` will carry them.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Secret, (self._value,))
+
+
+class Endpoint(ABC):
+    """Sends one request body and returns the response body.
+
+    Implementations translate their backend's failures into :mod:`endpoints.errors`
+    (throttled, server error, transport error, rejected, model error) so the engine's
+    retry and bisection logic never sees a backend-specific exception.
+    """
+
+    #: A short human name for messages and metrics ("sagemaker:my-endpoint").
+    name: str = "endpoint"
+
+    @abstractmethod
+    def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
+        """Sends ``body`` and returns the response body, or raises an InvocationError."""
+
+    @abstractmethod
+    def client_key(self) -> Hashable:
+        """What identifies the network client this endpoint needs; endpoints with equal
+        keys share one client per process."""
+
+    def set_pool_size(self, connections: int) -> None:
+        """Asks for a connection pool large enough for ``connections`` requests at once.
+        Called before the first request of a partition."""
+        self._pool_size = max(getattr(self, "_pool_size", 10), connections)
+
+    def to_spec(self) -> dict[str, Any]:
+        """A JSON-safe description to save in a Pipeline; secrets are left out."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be saved")
+
+    def close(self) -> None:
+        """Nothing to close by default: clients belong to the per-process cache."""
+
+    def __enter__(self) -> Endpoint:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def endpoint_from_spec(spec: dict[str, Any]) -> Endpoint:
+    """Rebuilds an endpoint saved with :meth:`Endpoint.to_spec`."""
+    kind = spec.get("kind")
+    options = dict(spec.get("options", {}))
+    if kind == "sagemaker":
+        from endpoints.sagemaker_runtime import SageMakerEndpoint
+
+        return SageMakerEndpoint(**options)
+    if kind == "http":
+        from endpoints.http import HttpEndpoint
+
+        return HttpEndpoint(**options)
+    raise ValueError(
+        f"unknown endpoint kind {kind!r} in saved spec; expected 'sagemaker' or 'http'"
+    )
+
+
+#: Error codes that mean "slow down", whatever status they come with (SageMaker's
+#: ThrottlingException arrives as HTTP 400, ModelNotReadyException as 429).
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "ModelNotReadyException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "SlowDown",
+    }
+)
+THROTTLING_STATUSES = frozenset({429, 503})
+MODEL_ERROR_CODES = frozenset({"ModelError", "ModelStreamError"})
+
+
+def error_for_response(
+    *,
+    endpoint: str,
+    status: int,
+    code: str | None,
+    message: str,
+    retry_after: float | None = None,
+):
+    """The :mod:`endpoints.errors` exception for a failed HTTP answer.
+
+    Classified by error code first, status second, as botocore does: the code is what
+    tells a throttle (retry, slow down) from a bad request (do not retry, bisect).
+    """
+    from endpoints.errors import ModelError, RejectedError, ServerError, ThrottledError
+
+    kwargs = {"endpoint": endpoint, "status": status, "code": code}
+    if (code in THROTTLING_CODES) or status in THROTTLING_STATUSES:
+        return ThrottledError(message, retry_after=retry_after, **kwargs)
+    if code in MODEL_ERROR_CODES or status == 424:
+        return ModelError(message, **kwargs)
+    if status >= 500:
+        return ServerError(message, retry_after=retry_after, **kwargs)
+    return RejectedError(message, **kwargs)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds form; dates are ignored)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
