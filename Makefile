@@ -1,0 +1,51 @@
+# Every target bootstraps .venv itself, so a fresh clone needs nothing but python3 and java.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
+# compat mode puts the checkout on sys.path, so new modules need no reinstall
+EDITABLE := --config-settings editable_mode=compat
+
+# Spark's Python workers must run the venv's interpreter, not whatever python3 is on PATH.
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+
+.PHONY: demo test bench lint format cluster-up cluster-down clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+$(VENV)/.installed-demo: pyproject.toml | $(PY)
+	$(PIP) -e '.[demo]' $(EDITABLE)
+	touch $@
+
+$(VENV)/.installed-all: pyproject.toml | $(PY)
+	$(PIP) -e '.[all]' $(EDITABLE)
+	touch $@ $(VENV)/.installed-demo
+
+demo: $(VENV)/.installed-demo
+	$(PY) examples/demo.py
+
+test: $(VENV)/.installed-all
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: $(VENV)/.installed-all
+	$(PY) benchmarks/run_all.py
+
+lint: $(VENV)/.installed-all
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV)/.installed-all
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+cluster-up: $(VENV)/.installed-all
+	$(PY) scripts/spark_cluster.py up
+
+cluster-down:
+	$(PY) scripts/spark_cluster.py down
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
