@@ -131,6 +131,7 @@ class _Piece:
 @dataclass
 class _BatchState:
     number: int
+    first_row: int  # position of the batch's first row in the partition
     batch: pa.RecordBatch
     serialized: SerializedRows
     pieces: list[_Piece] = field(default_factory=list)
@@ -189,11 +190,15 @@ class PartitionScorer:
         pending: deque[tuple[_BatchState, RequestBody | RowFailure | None, Future | None]] = deque()
         in_queue = 0
         started = time.monotonic()
+        first_row = 0
         try:
             for number, batch in enumerate(batches):
                 if batch.num_rows == 0:
                     continue
-                state = _BatchState(number, batch, self.serializer.serialize_batch(batch))
+                state = _BatchState(
+                    number, first_row, batch, self.serializer.serialize_batch(batch)
+                )
+                first_row += batch.num_rows
                 for item in packer.pack(state.serialized, batch):
                     future = None
                     if isinstance(item, RequestBody):
@@ -203,16 +208,18 @@ class PartitionScorer:
                         in_queue += 1
                     pending.append((state, item, future))
                     while in_queue > self.options.max_in_flight:
-                        in_queue -= self._drain_one(pending, partition)
+                        done, freed = self._advance(pending, partition, shared)
+                        in_queue -= freed
+                        if done is not None:
+                            yield done
                 pending.append((state, None, None))  # end of this batch
                 while pending and pending[0][1] is None:
                     yield self._assemble(pending.popleft()[0], partition, shared)
             while pending:
-                item = pending[0][1]
-                if item is None:
-                    yield self._assemble(pending.popleft()[0], partition, shared)
-                else:
-                    in_queue -= self._drain_one(pending, partition)
+                done, freed = self._advance(pending, partition, shared)
+                in_queue -= freed
+                if done is not None:
+                    yield done
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             m = shared.m
@@ -232,16 +239,22 @@ class PartitionScorer:
                 m.summary(),
             )
 
-    def _drain_one(self, pending: deque, partition: int | None) -> int:
-        """Waits for the oldest queued body and files its pieces; returns 1 if it was a
-        request (0 for a row that failed before sending)."""
+    def _advance(
+        self, pending: deque, partition: int | None, shared: _SharedMetrics
+    ) -> tuple[pa.RecordBatch | None, int]:
+        """Settles the oldest queued entry, waiting for it if it is a request.
+
+        Returns the finished output batch when the entry closed one, and how many
+        requests it took off the queue (1 for a request, 0 otherwise).
+        """
         state, item, future = pending.popleft()
+        if item is None:  # end-of-batch marker: everything before it is settled
+            return self._assemble(state, partition, shared), 0
         if future is None:
-            failure: RowFailure = item  # type: ignore[assignment]
-            state.pieces.append(_Piece(failure.index, failure.index + 1, error=failure.error))
-            return 0
+            state.pieces.append(_Piece(item.index, item.index + 1, error=item.error))
+            return None, 0
         state.pieces.extend(future.result())
-        return 1
+        return None, 1
 
     def _assemble(
         self, state: _BatchState, partition: int | None, shared: _SharedMetrics
@@ -255,9 +268,9 @@ class PartitionScorer:
             shared.m.rows_failed += sum(p.stop - p.start for p in errors)
         if errors and self.options.on_error == "fail":
             first = errors[0]
-            raise _task_error(
-                first.error, self.endpoint.name, partition, state.number, first
-            ) from first.error
+            raise _task_error(first.error, self.endpoint.name, partition, state, first) from (
+                first.error
+            )
         columns: list[pa.Array] = []
         for j, f in enumerate(self.result_arrow_schema):
             parts = [
@@ -458,17 +471,14 @@ def _error_column(pieces: list[_Piece]) -> pa.Array:
 
 
 def _task_error(
-    error: Exception, endpoint: str, partition: int | None, batch: int, piece: _Piece
+    error: Exception, endpoint: str, partition: int | None, state: _BatchState, piece: _Piece
 ) -> EndpointsError:
     if isinstance(error, ResultCountMismatchError):
         return error
-    rows = (
-        f"row {piece.start}"
-        if piece.stop - piece.start == 1
-        else (f"rows {piece.start}..{piece.stop - 1}")
-    )
+    start, stop = state.first_row + piece.start, state.first_row + piece.stop
+    rows = f"row {start}" if stop - start == 1 else f"rows {start}..{stop - 1}"
     return EndpointsError(
-        f"scoring failed on endpoint {endpoint!r}, partition {partition}, batch {batch}, "
-        f"{rows}: {error}. Use on_error='column' to keep going and get an error column "
-        "instead of failing the job"
+        f"scoring failed on endpoint {endpoint!r}, partition {partition}, batch "
+        f"{state.number}, {rows}: {error}. Use on_error='column' to keep going and get an "
+        "error column instead of failing the job"
     )
