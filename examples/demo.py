@@ -1,0 +1,217 @@
+"""The whole story on one machine: train, deploy, score a million rows, clean up.
+
+1. starts the local endpoint host (and stops it at the end, also on failure or Ctrl-C);
+2. trains a real model on scikit-learn's wine data, exports it to ONNX (and, when the
+   ``tensorflow`` extra is installed and ``--tensorflow`` is given, a Keras SavedModel),
+   and packs it as ``model.tar.gz`` under the host's local S3 root;
+3. ``SageMakerModel.from_model_s3_path`` creates model, endpoint config and endpoint;
+4. scores a DataFrame of 1,000,000 rows and checks every prediction against the model run
+   in-process;
+5. cleans up with ``SageMakerResourceCleanup`` and proves nothing it created is left.
+
+Exits non-zero if any step fails. Run: ``make demo`` (or ``python examples/demo.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+import numpy as np
+
+BUCKET = "demo-models"
+ROLE = "arn:aws:iam::123456789012:role/demo"
+ONNX_IMAGE = "local/onnxruntime:latest"
+
+
+def step(title: str) -> None:
+    print(f"\n== {title}", flush=True)
+
+
+def train_and_export(s3_root: Path) -> tuple[object, str, np.ndarray]:
+    """A logistic regression on the wine data, exported to ONNX, packed as model.tar.gz."""
+    from skl2onnx import to_onnx
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_wine()
+    x = data.data.astype(np.float32)
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, data.target)
+    onnx_model = to_onnx(clf, x[:1], options={"zipmap": False}, target_opset=17)
+    key = "wine/model.tar.gz"
+    target = s3_root / BUCKET / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = onnx_model.SerializeToString()
+    with tarfile.open(target, "w:gz") as tar:
+        info = tarfile.TarInfo("model.onnx")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    print(f"trained LogisticRegression on {len(x)} wine samples x {x.shape[1]} features")
+    print(f"exported ONNX ({len(payload):,} bytes) -> s3://{BUCKET}/{key}")
+    return clf, f"s3://{BUCKET}/{key}", x
+
+
+def scoring_frame(spark, base: np.ndarray, rows: int, partitions: int):
+    """The wine rows repeated with noise, as float32 values (what the ONNX model reads)."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(7)
+    reps = -(-rows // len(base))
+    features = np.tile(base, (reps, 1))[:rows]
+    features = (features * rng.normal(1.0, 0.02, features.shape)).astype(np.float32)
+    flat = pa.array(features.astype(np.float64).reshape(-1))
+    offsets = pa.array(np.arange(0, (rows + 1) * base.shape[1], base.shape[1], dtype=np.int32))
+    table = pa.table(
+        {"id": pa.array(np.arange(rows)), "features": pa.ListArray.from_arrays(offsets, flat)}
+    )
+    return spark.createDataFrame(table).repartition(partitions, "id"), features
+
+
+def progress_reporter(spark, total_rows: int, stop: threading.Event) -> threading.Thread:
+    tracker = spark.sparkContext.statusTracker()
+
+    def run() -> None:
+        while not stop.wait(2.0):
+            done = total = 0
+            for stage_id in tracker.getActiveStageIds():
+                info = tracker.getStageInfo(stage_id)
+                if info:
+                    done += info.numCompletedTasks
+                    total += info.numTasks
+            if total:
+                print(f"   ... scoring: {done}/{total} partitions done", flush=True)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    args = parser.parse_args()
+
+    from pyspark.sql import SparkSession
+
+    from endpoints.cleanup import SageMakerResourceCleanup
+    from endpoints.local import LocalEndpointHost
+    from endpoints.model import EndpointCreationPolicy, SageMakerModel
+    from serde.csv import UnlabeledCSVRequestRowSerializer
+    from serde.json import JSONPredictionsResponseRowDeserializer
+
+    workdir = Path(tempfile.mkdtemp(prefix="endpoint-serde-demo-"))
+    step("1. start the local endpoint host")
+    with LocalEndpointHost(s3_root=workdir / "s3") as host:
+        print(f"listening on {host.url} (SageMaker control plane + runtime), s3 root {workdir}")
+        sm = host.sagemaker_client()
+
+        step("2. train a real model and pack it like SageMaker does")
+        clf, model_url, base = train_and_export(workdir / "s3")
+
+        step("3. create model, endpoint config and endpoint; wait for InService")
+        started = time.monotonic()
+        model = SageMakerModel.from_model_s3_path(
+            model_url,
+            model_image=ONNX_IMAGE,
+            model_execution_role_arn=ROLE,
+            endpoint_instance_type="ml.m5.large",
+            endpoint_initial_instance_count=1,
+            request_row_serializer=UnlabeledCSVRequestRowSerializer(),
+            response_row_deserializer=JSONPredictionsResponseRowDeserializer(
+                "label bigint, probabilities array<double>"
+            ),
+            model_environment_variables={
+                "ENDPOINT_SERDE_RUNTIME": "onnx",
+                "ENDPOINT_SERDE_OUTPUTS": "label,probabilities",
+            },
+            endpoint_creation_policy=EndpointCreationPolicy.CREATE_ON_CONSTRUCT,
+            sagemaker_client=sm,
+            endpoint_url=host.url,
+            region="us-east-1",
+            manifest_path=str(workdir / "created.json"),
+        )
+        created = model.created_resources
+        print(f"InService after {time.monotonic() - started:.1f}s: {created}")
+
+        try:
+            step(f"4. score {args.rows:,} rows")
+            spark = (
+                SparkSession.builder.master("local[2]")
+                .appName("endpoint-serde-demo")
+                .config("spark.ui.enabled", "false")
+                .config("spark.driver.host", "127.0.0.1")
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .getOrCreate()
+            )
+            spark.sparkContext.setLogLevel("ERROR")
+            df, features = scoring_frame(spark, base, args.rows, args.partitions)
+            scored = model.transform(df)
+            scored.printSchema()
+            stop = threading.Event()
+            progress_reporter(spark, args.rows, stop)
+            t0 = time.monotonic()
+            result = scored.select("id", "label", "probabilities").toArrow()
+            seconds = time.monotonic() - t0
+            stop.set()
+            print(scored.limit(5).toPandas().to_string(index=False, max_colwidth=60))
+            order = np.argsort(result.column("id").to_numpy())
+            labels = result.column("label").to_numpy()[order]
+            expected = clf.predict(features)
+            agreement = float((labels == expected).mean())
+            m = model.last_metrics
+            print(
+                f"\nrows scored:        {result.num_rows:,} in {seconds:.1f}s "
+                f"({result.num_rows / seconds:,.0f} rows/s)"
+            )
+            print(f"agreement with in-process predictions: {agreement:.4%}")
+            print(
+                f"requests: {m.requests:,}  retries: {m.total_retries}  "
+                f"bytes sent: {m.bytes_sent:,}"
+            )
+            lat = m.as_dict()["latency_ms"]
+            print(f"latency p50/p90/p99: {lat['p50']:.1f} / {lat['p90']:.1f} / {lat['p99']:.1f} ms")
+            spark.stop()
+            if result.num_rows != args.rows or agreement != 1.0:
+                print("FAILED: results do not match the in-process model", file=sys.stderr)
+                return 1
+        finally:
+            step("5. clean up what this run created, and prove it")
+            report = SageMakerResourceCleanup(sm).delete_resources(created)
+            print(report)
+            left = {
+                "models": [m["ModelName"] for m in sm.list_models()["Models"]],
+                "endpoint configs": [
+                    c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]
+                ],
+                "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
+            }
+            mine = {created.model_name, created.endpoint_config_name, created.endpoint_name}
+            clean = True
+            for kind, names in left.items():
+                leftovers = sorted(set(names) & mine)
+                print(f"List check, {kind}: {leftovers or 'none left'}")
+                clean = clean and not leftovers
+        if not clean:
+            print("FAILED: resources were left behind", file=sys.stderr)
+            return 1
+    print("\ndemo finished: everything created was deleted")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
