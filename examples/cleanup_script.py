@@ -1,0 +1,74 @@
+"""Finding and deleting leftovers: the ``endpoints-cleanup`` CLI, dry run first.
+
+Three "nightly" runs left endpoints behind (tagged ``team=ml``); a production endpoint
+lives beside them. The cleanup selects by name prefix and tag, shows what it would delete,
+then deletes exactly that — the production endpoint is never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
+
+
+def cleanup_cli(url: str, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "endpoints.cleanup_cli",
+        "--endpoint-url",
+        url,
+        "--region",
+        "us-east-1",
+        *args,
+    ]
+    print("$ endpoints-cleanup " + " ".join(command[3:]))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    print(result.stdout)
+    return result
+
+
+def main() -> int:
+    from endpoints.local import LocalEndpointHost
+
+    model_dir = Path(tempfile.mkdtemp(prefix="cleanup-model-"))
+    (model_dir / "model.py").write_text(MODEL)
+    env = {"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"}
+    with LocalEndpointHost() as host:
+        sm = host.sagemaker_client()
+        for name in ("nightly-2026-11-24", "nightly-2026-11-25", "nightly-2026-11-26"):
+            host.deploy_local(name, model_dir, runtime="python", environment=env)
+            arn = sm.describe_endpoint(EndpointName=name)["EndpointArn"]
+            sm.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "ml"}])
+        host.deploy_local("production-scorer", model_dir, runtime="python", environment=env)
+
+        dry = cleanup_cli(host.url, "--prefix", "nightly-", "--tag", "team=ml", "--dry-run")
+        still = [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
+        print(f"after the dry run, endpoints: {sorted(still)}")
+        real = cleanup_cli(host.url, "--prefix", "nightly-", "--tag", "team=ml", "--json")
+        report = json.loads(real.stdout)
+        left = sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"])
+        print(f"after the cleanup, endpoints: {left}")
+    ok = (
+        dry.returncode == 0
+        and len(still) == 4
+        and real.returncode == 0
+        and left == ["production-scorer"]
+        and bool(report)
+    )
+    print("cleanup example", "OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

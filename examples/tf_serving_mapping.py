@@ -1,0 +1,80 @@
+"""Input and output name mapping on TF Serving's REST API, like TensorFlowOnSpark's
+Scala inference: DataFrame columns → model input names, model outputs → columns.
+
+The model (served by the local host on ``/v1/models/{name}:predict``) has two named inputs
+and two named outputs. The request is ``{"instances": [{"age": .., "income": ..}, ...]}``;
+each prediction is an object ``{"risk": .., "scores": [..]}``, mapped back to columns.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+MODEL = """
+import numpy as np
+
+def predict(inputs):
+    age = np.asarray(inputs["age"], dtype=float).reshape(-1)
+    income = np.asarray(inputs["income"], dtype=float).reshape(-1)
+    risk = age / 100.0 - income / 1e6
+    return {"risk": risk, "scores": np.stack([risk, 1.0 - risk], axis=1)}
+"""
+
+
+def main() -> int:
+    from pyspark.sql import SparkSession
+
+    from endpoints.http import HttpEndpoint
+    from endpoints.local import LocalEndpointHost
+    from endpoints.model import SageMakerModel
+    from serde.json import JSONPredictionsResponseRowDeserializer, JSONRequestRowSerializer
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    model_dir = Path(tempfile.mkdtemp(prefix="tfs-mapping-model-"))
+    (model_dir / "model.py").write_text(MODEL)
+    people = [(1, 30.0, 50_000.0), (2, 65.0, 20_000.0), (3, 45.0, 250_000.0)]
+    with LocalEndpointHost() as host:
+        host.deploy_local(
+            "risk",
+            model_dir,
+            runtime="python",
+            environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
+        )
+        df = spark.createDataFrame(people, ["customer_id", "customer_age", "yearly_income"])
+        model = SageMakerModel(
+            endpoint=HttpEndpoint.tf_serving(host.url, "risk"),
+            request_row_serializer=JSONRequestRowSerializer(
+                input_mapping={"customer_age": "age", "yearly_income": "income"}
+            ),
+            response_row_deserializer=JSONPredictionsResponseRowDeserializer(
+                "risk_score double, class_scores array<double>",
+                output_mapping={"risk": "risk_score", "scores": "class_scores"},
+            ),
+        )
+        rows = model.transform(df).orderBy("customer_id").collect()
+        for r in rows:
+            print(
+                f"customer {r.customer_id}: risk_score={r.risk_score:.4f} "
+                f"class_scores={[round(v, 4) for v in r.class_scores]}"
+            )
+    spark.stop()
+    expected = [age / 100.0 - income / 1e6 for _, age, income in people]
+    ok = all(abs(r.risk_score - e) < 1e-9 for r, e in zip(rows, expected))
+    print("tf serving mapping example", "OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

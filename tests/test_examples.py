@@ -1,0 +1,70 @@
+"""Every example runs alone, as a user would run it, and prints what it promises."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, *args: str, timeout: float = 240) -> str:
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert result.returncode == 0, f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def test_quickstart():
+    out = run_example("quickstart.py")
+    assert "scored 10 rows with 1 request(s)" in out
+    assert "|9  |[9.0,0.5,-1.0]|8.5       |" in out
+
+
+def test_custom_serde_pipeline_saved_and_loaded():
+    out = run_example("custom_serde.py")
+    assert "loaded pipeline scored the same rows identically" in out
+    assert "height= 0.50 weight=-0.25 probabilities=[0.6225, 0.3775]" in out
+
+
+def test_tf_serving_mapping():
+    out = run_example("tf_serving_mapping.py")
+    assert "customer 2: risk_score=0.6300 class_scores=[0.63, 0.37]" in out
+    assert "tf serving mapping example OK" in out
+
+
+def test_builtin_algorithm_protobuf():
+    out = run_example("builtin_algorithm_protobuf.py")
+    assert "id=1 features=[9.0, 11.0] closest_cluster=1" in out
+    assert "protobuf example OK" in out
+
+
+def test_streaming_with_endpoint_update_and_throttling():
+    out = run_example("streaming.py")
+    assert "rows in: 12000, rows out: 12000, failed: 0" in out
+    assert "streaming example OK" in out
+
+
+def test_cleanup_script():
+    out = run_example("cleanup_script.py")
+    assert "after the cleanup, endpoints: ['production-scorer']" in out
+    assert "nightly-2026-11-24" in out  # listed by the dry run
+    assert "cleanup example OK" in out
+
+
+@pytest.mark.parametrize("rows", [20_000])
+def test_demo_end_to_end_small(rows):
+    out = run_example("demo.py", "--rows", str(rows), "--partitions", "2", timeout=400)
+    assert "agreement with in-process predictions: 100.0000%" in out
+    assert out.count("none left") == 3
+    assert "demo finished: everything created was deleted" in out
