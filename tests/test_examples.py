@@ -21,7 +21,8 @@ def run_example(name: str, *args: str, timeout: float = 240) -> str:
         timeout=timeout,
         env=env,
     )
-    assert result.returncode == 0, f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"{name} failed:\n{tail}"
     return result.stdout
 
 
