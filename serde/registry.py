@@ -13,6 +13,7 @@ name = SerDe name, object = the class)::
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ _SCHEMA_KEY = "__spark_schema__"
 
 T = TypeVar("T", bound=type)
 
+log = logging.getLogger("serde.registry")
+
 
 @dataclass(frozen=True)
 class SerDeInfo:
@@ -70,6 +73,8 @@ class _Registry:
         self._by_name: dict[str, type] = {}
         self._lock = threading.Lock()
         self._entry_points_loaded = False
+        #: name → why its entry point could not be loaded (import error, wrong class...)
+        self._broken: dict[str, Exception] = {}
 
     def register(self, name: str, cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, self.base)):
@@ -98,7 +103,14 @@ class _Registry:
         for ep in entry_points(group=self.group):
             if ep.name in self._by_name:
                 continue
-            self.register(ep.name, ep.load())
+            # One broken third-party package must not hide the others' SerDes.
+            try:
+                self.register(ep.name, ep.load())
+            except Exception as exc:
+                self._broken[ep.name] = exc
+                log.warning(
+                    "%s entry point %r (%s) failed to load: %s", self.kind, ep.name, ep.value, exc
+                )
 
     def lookup(self, name: str) -> type:
         cls = self._by_name.get(name)
@@ -106,6 +118,12 @@ class _Registry:
             self._load_entry_points()
             cls = self._by_name.get(name)
         if cls is None:
+            broken = self._broken.get(name)
+            if broken is not None:
+                raise SerdeError(
+                    f"{self.kind} {name!r} is provided by an installed package, but its entry "
+                    f"point failed to load: {broken!r}. Fix or reinstall that package"
+                ) from broken
             raise UnknownSerDeError(self.kind, name, list(self._by_name))
         return cls
 
