@@ -28,6 +28,7 @@ __all__ = [
     "frame_record",
     "padding_length",
     "read_recordio",
+    "record_header",
     "write_recordio",
 ]
 
@@ -49,15 +50,21 @@ def padding_length(payload_length: int) -> int:
     return -payload_length % 4
 
 
+def record_header(payload_length: int) -> bytes:
+    """The 8 bytes that open a whole record of ``payload_length`` bytes; vectorized writers
+    that lay out many records at once start each one with it."""
+    if not 0 <= payload_length <= MAX_RECORD_BYTES:
+        raise ValueError(
+            f"a RecordIO record holds 0 to {MAX_RECORD_BYTES} bytes (29-bit length), "
+            f"got {payload_length}; split the data into smaller records"
+        )
+    return _HEADER.pack(RECORDIO_MAGIC, payload_length)
+
+
 def frame_record(payload: bytes) -> bytes:
     """One RecordIO record holding ``payload`` whole: header, payload, padding."""
     length = len(payload)
-    if length > MAX_RECORD_BYTES:
-        raise ValueError(
-            f"a RecordIO record holds at most {MAX_RECORD_BYTES} bytes (29-bit length), "
-            f"got {length}; split the data into smaller records"
-        )
-    return _HEADER.pack(RECORDIO_MAGIC, length) + payload + _PADDING[-length % 4]
+    return record_header(length) + payload + _PADDING[-length % 4]
 
 
 def write_recordio(records: Iterable[bytes]) -> bytes:
