@@ -60,8 +60,13 @@ def to_arrow_type(data_type: DataType) -> pa.DataType:
             [pa.field(f.name, to_arrow_type(f.dataType), f.nullable) for f in data_type.fields]
         )
     if isinstance(data_type, MapType):
-        return pa.map_(to_arrow_type(data_type.keyType), to_arrow_type(data_type.valueType))
-    return spark_to_arrow_type(data_type)
+        return pa.map_(
+            pa.field("key", to_arrow_type(data_type.keyType), nullable=False),
+            pa.field("value", to_arrow_type(data_type.valueType), data_type.valueContainsNull),
+        )
+    # Timestamps are instants: Spark reads any time zone back the same, so say UTC
+    # (pyspark refuses a TimestampType without one).
+    return spark_to_arrow_type(data_type, timezone="UTC")
 
 
 def to_arrow_schema(schema: StructType) -> pa.Schema:
@@ -102,6 +107,8 @@ def _from_arrow_value(value: Any, data_type: DataType | None) -> Any:
         return Row(**{f.name: _from_arrow_value(value[f.name], f.dataType) for f in data_type})
     if isinstance(data_type, ArrayType) and _has_udt_or_struct(data_type.elementType):
         return [_from_arrow_value(v, data_type.elementType) for v in value]
+    if isinstance(data_type, MapType):  # Arrow gives [(key, value), ...]; Spark gives a dict
+        return {k: _from_arrow_value(v, data_type.valueType) for k, v in value}
     return value
 
 
@@ -116,13 +123,16 @@ def _to_arrow_value(value: Any, data_type: DataType) -> Any:
         return {f.name: _to_arrow_value(v, f.dataType) for f, v in zip(data_type, value)}
     if isinstance(data_type, ArrayType) and _has_udt_or_struct(data_type.elementType):
         return [_to_arrow_value(v, data_type.elementType) for v in value]
+    if isinstance(data_type, MapType):
+        items = value.items() if isinstance(value, dict) else value
+        return [(k, _to_arrow_value(v, data_type.valueType)) for k, v in items]
     if hasattr(value, "tolist"):  # numpy scalars and arrays
         return value.tolist()
     return value
 
 
 def _has_udt_or_struct(data_type: DataType) -> bool:
-    if isinstance(data_type, (UserDefinedType, StructType)):
+    if isinstance(data_type, (UserDefinedType, StructType, MapType)):
         return True
     if isinstance(data_type, ArrayType):
         return _has_udt_or_struct(data_type.elementType)
