@@ -1,0 +1,400 @@
+"""Creating a SageMaker model, endpoint config and endpoint, and waiting for InService.
+
+:class:`EndpointDeployer` talks to any boto3 ``sagemaker`` client (AWS, the local endpoint
+host, moto). Each resource is recorded in the returned :class:`CreatedResources` the moment
+its Create call succeeds, and every failure after that raises
+:class:`~endpoints.errors.EndpointCreationError` carrying what exists, so nothing is
+orphaned silently. Control-plane throttling is retried with the package's one
+:class:`~endpoints.retry.RetryPolicy`; :class:`ControlPlaneCalls` is shared with cleanup.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+from botocore.exceptions import ReadTimeoutError as BotoReadTimeoutError
+
+from endpoints.errors import (
+    EndpointCreationError,
+    HostingError,
+    InvocationError,
+    RetriesExhaustedError,
+    ThrottledError,
+    TransportError,
+)
+from endpoints.naming import NamePolicy
+from endpoints.resources import RUN_ID_TAG, CreatedResources
+from endpoints.retry import RetryPolicy
+
+__all__ = [
+    "THROTTLING_CODES",
+    "ControlPlaneCalls",
+    "EndpointDeployer",
+    "error_code",
+    "is_not_found",
+]
+
+log = logging.getLogger(__name__)
+
+#: Error codes AWS services use for "slow down"; SageMaker sends ThrottlingException.
+THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+    }
+)
+_NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
+_TRANSPORT_ERRORS = (EndpointConnectionError, ConnectionClosedError, BotoReadTimeoutError)
+#: SageMaker allows 50 tags per resource.
+MAX_TAGS = 50
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
+    return str(exc)
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """SageMaker says "gone" as ``ValidationException: Could not find ...`` for hosting
+    resources and ``ResourceNotFound`` elsewhere; both mean the resource does not exist."""
+    code = error_code(exc)
+    if code in _NOT_FOUND_CODES:
+        return True
+    return code == "ValidationException" and "could not find" in error_message(exc).lower()
+
+
+class ControlPlaneCalls:
+    """Calls a boto3 client method, retrying throttling and dropped connections.
+
+    boto3 retries a few times on its own; a deployment or cleanup running beside a busy
+    account needs more patience than that, and one visible count of it.
+
+    Args:
+        policy: attempts and backoff (the package-wide :class:`RetryPolicy`).
+        sleep: how to wait (tests pass a recorder).
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy or RetryPolicy(max_attempts=8, backoff_base_s=0.2, backoff_max_s=10.0)
+        self._sleep = sleep
+        self._clock = clock
+        self.retries = 0
+
+    def call(self, method: Callable[..., Any], *, idempotent: bool = True, **kwargs: Any) -> Any:
+        """``method(**kwargs)``; raises the last ``ClientError`` (or transport error) when
+        it is not retryable or the policy gives up.
+
+        A dropped connection is retried only for ``idempotent`` calls: a Create call may
+        have succeeded before the connection broke, and repeating it would then fail with
+        "already exists" and hide that the resource was made."""
+        state = self.policy.new_state(self._clock)
+        while True:
+            state.begin_attempt()
+            try:
+                return method(**kwargs)
+            except (ClientError, *_TRANSPORT_ERRORS) as exc:
+                translated = _as_retryable(exc)
+                if translated is None or (
+                    isinstance(translated, TransportError) and not idempotent
+                ):
+                    raise
+                try:
+                    delay = state.next_delay(translated)
+                except RetriesExhaustedError:
+                    raise exc from None
+                name = getattr(method, "__name__", "call")
+                log.info(
+                    "%s: %s, retrying in %.2fs (attempt %d of %d)",
+                    name,
+                    translated.code or translated.kind,
+                    delay,
+                    state.attempts,
+                    self.policy.max_attempts,
+                )
+                self.retries += 1
+                self._sleep(delay)
+
+
+def _as_retryable(exc: BaseException) -> InvocationError | None:
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return TransportError(str(exc))
+    code = error_code(exc)
+    if code in THROTTLING_CODES:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")  # type: ignore[attr-defined]
+        return ThrottledError(error_message(exc), status=status, code=code)
+    return None
+
+
+class EndpointDeployer:
+    """Creates model → endpoint config → endpoint and waits until the endpoint serves.
+
+    Args:
+        sagemaker_client: a boto3 ``sagemaker`` client.
+        wait_timeout_s: give up waiting for InService after this long (the endpoint is
+            left as it is and reported in the error, for cleanup).
+        poll_interval_s: the longest pause between DescribeEndpoint calls. Polling starts at
+            half a second and doubles up to this, so a fast host is seen InService at once
+            and AWS is not polled more than needed.
+    """
+
+    #: Statuses from which an endpoint can still become InService.
+    PENDING_STATUSES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
+    FIRST_POLL_S = 0.5
+
+    def __init__(
+        self,
+        sagemaker_client: Any,
+        *,
+        wait_timeout_s: float = 1800.0,
+        poll_interval_s: float = 30.0,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if wait_timeout_s <= 0 or poll_interval_s <= 0:
+            raise ValueError(
+                "wait_timeout_s and poll_interval_s must be positive, got "
+                f"{wait_timeout_s} and {poll_interval_s}"
+            )
+        self.client = sagemaker_client
+        self.wait_timeout_s = wait_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self.calls = ControlPlaneCalls(retry_policy, sleep=sleep, clock=clock)
+        self._sleep = sleep
+        self._clock = clock
+
+    # -- public ------------------------------------------------------------------------
+
+    def create_from_model_data(
+        self,
+        model_data_url: str,
+        model_image: str,
+        model_execution_role_arn: str,
+        endpoint_instance_type: str,
+        endpoint_initial_instance_count: int,
+        model_environment_variables: Mapping[str, str] | None = None,
+        name_policy: NamePolicy | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> CreatedResources:
+        """Deploys ``model_data_url`` (``s3://.../model.tar.gz``) behind a new endpoint.
+
+        Returns the :class:`CreatedResources` once the endpoint is InService; raises
+        :class:`EndpointCreationError` (its ``created`` lists what to clean) otherwise.
+        """
+        if endpoint_initial_instance_count < 1:
+            raise ValueError(
+                "endpoint_initial_instance_count: expected at least 1, got "
+                f"{endpoint_initial_instance_count}"
+            )
+        names = (name_policy or NamePolicy()).names()
+        run_id = uuid.uuid4().hex
+        all_tags = _merge_tags(tags, run_id)
+        created = CreatedResources(
+            region=getattr(getattr(self.client, "meta", None), "region_name", None),
+            created_at=datetime.now(timezone.utc),
+            run_id=run_id,
+            tags=all_tags,
+        )
+        tag_list = [{"Key": k, "Value": v} for k, v in all_tags.items()]
+        container: dict[str, Any] = {"Image": model_image, "ModelDataUrl": model_data_url}
+        if model_environment_variables:
+            container["Environment"] = dict(model_environment_variables)
+
+        self._create(
+            created,
+            "CreateModel",
+            self.client.create_model,
+            ModelName=names.model_name,
+            PrimaryContainer=container,
+            ExecutionRoleArn=model_execution_role_arn,
+            Tags=tag_list,
+        )
+        created.model_name = names.model_name
+        log.info("created model %s (%s)", names.model_name, model_data_url)
+
+        self._create(
+            created,
+            "CreateEndpointConfig",
+            self.client.create_endpoint_config,
+            EndpointConfigName=names.endpoint_config_name,
+            ProductionVariants=[
+                {
+                    "VariantName": "AllTraffic",
+                    "ModelName": names.model_name,
+                    "InitialInstanceCount": int(endpoint_initial_instance_count),
+                    "InstanceType": endpoint_instance_type,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+            Tags=tag_list,
+        )
+        created.endpoint_config_name = names.endpoint_config_name
+        log.info("created endpoint config %s", names.endpoint_config_name)
+
+        self._create(
+            created,
+            "CreateEndpoint",
+            self.client.create_endpoint,
+            EndpointName=names.endpoint_name,
+            EndpointConfigName=names.endpoint_config_name,
+            Tags=tag_list,
+        )
+        created.endpoint_name = names.endpoint_name
+        log.info("created endpoint %s; waiting for InService", names.endpoint_name)
+        self.wait_for_in_service(names.endpoint_name, created)
+        return created
+
+    def wait_for_in_service(self, endpoint_name: str, created: CreatedResources) -> None:
+        """Polls DescribeEndpoint until InService; raises on Failed, on any status it
+        cannot recover from, and on timeout."""
+        started = self._clock()
+        pause = self.FIRST_POLL_S
+        while True:
+            description = self._describe(endpoint_name, created)
+            status = description.get("EndpointStatus", "<none>")
+            waited = self._clock() - started
+            log.info(
+                "endpoint %s: %s after %.0fs (waiting up to %.0fs)",
+                endpoint_name,
+                status,
+                waited,
+                self.wait_timeout_s,
+            )
+            if status == "InService":
+                return
+            if status not in self.PENDING_STATUSES:
+                reason = description.get("FailureReason") or "no FailureReason given"
+                raise EndpointCreationError(
+                    f"endpoint {endpoint_name!r} went {status}, expected InService: {reason}. "
+                    f"{_cleanup_hint(created)}",
+                    created,
+                )
+            if waited + pause > self.wait_timeout_s:
+                raise EndpointCreationError(
+                    f"endpoint {endpoint_name!r} was still {status} after {waited:.0f}s "
+                    f"(wait_timeout_s={self.wait_timeout_s:g}), expected InService. Raise "
+                    f"wait_timeout_s or check the endpoint's logs. {_cleanup_hint(created)}",
+                    created,
+                )
+            self._sleep(pause)
+            pause = min(pause * 2, self.poll_interval_s)
+
+    def model_data_from_training_job(self, training_job_name: str) -> str:
+        """The ``s3://`` URL of a Completed training job's model artifacts."""
+        try:
+            job = self.calls.call(
+                self.client.describe_training_job, TrainingJobName=training_job_name
+            )
+        except ClientError as exc:
+            if is_not_found(exc):
+                raise HostingError(
+                    f"training job {training_job_name!r}: expected an existing job, got "
+                    f"'{error_message(exc)}'. Check the name and the region "
+                    f"({getattr(self.client.meta, 'region_name', None)})"
+                ) from exc
+            raise HostingError(
+                f"DescribeTrainingJob {training_job_name!r} failed: "
+                f"{error_code(exc)}: {error_message(exc)}"
+            ) from exc
+        status = job.get("TrainingJobStatus")
+        if status != "Completed":
+            reason = job.get("FailureReason")
+            detail = f" ({reason})" if reason else ""
+            raise HostingError(
+                f"training job {training_job_name!r}: expected status Completed, got "
+                f"{status}{detail}. Wait for the job to finish, or deploy a model that did"
+            )
+        url = (job.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+        if not url:
+            raise HostingError(
+                f"training job {training_job_name!r} is Completed but reports no "
+                "ModelArtifacts.S3ModelArtifacts; pass the model's S3 path to "
+                "from_model_s3_path instead"
+            )
+        return str(url)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _create(
+        self, created: CreatedResources, action: str, method: Callable[..., Any], **kwargs: Any
+    ) -> None:
+        try:
+            self.calls.call(method, idempotent=False, **kwargs)
+        except ClientError as exc:
+            raise EndpointCreationError(
+                f"{action} failed: {error_code(exc)}: {error_message(exc)}. "
+                f"{_cleanup_hint(created)}",
+                created,
+            ) from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise EndpointCreationError(
+                f"{action} failed: the connection broke ({exc}), so SageMaker may or may not "
+                f"have created {_created_name(kwargs)!r}; check for it. "
+                f"{_cleanup_hint(created)}",
+                created,
+            ) from exc
+
+    def _describe(self, endpoint_name: str, created: CreatedResources) -> dict[str, Any]:
+        try:
+            return self.calls.call(self.client.describe_endpoint, EndpointName=endpoint_name)
+        except (ClientError, *_TRANSPORT_ERRORS) as exc:
+            raise EndpointCreationError(
+                f"DescribeEndpoint {endpoint_name!r} failed while waiting for InService: "
+                f"{error_code(exc) or type(exc).__name__}: {error_message(exc)}. "
+                f"{_cleanup_hint(created)}",
+                created,
+            ) from exc
+
+
+def _merge_tags(tags: Mapping[str, str] | None, run_id: str) -> dict[str, str]:
+    merged = {str(k): str(v) for k, v in (tags or {}).items()}
+    if RUN_ID_TAG in merged:
+        raise ValueError(f"tags: {RUN_ID_TAG!r} is set by endpoint-serde itself; remove it")
+    merged[RUN_ID_TAG] = run_id
+    if len(merged) > MAX_TAGS:
+        raise ValueError(
+            f"tags: SageMaker allows {MAX_TAGS} tags per resource, got {len(merged)} "
+            f"(including {RUN_ID_TAG!r})"
+        )
+    return merged
+
+
+def _created_name(kwargs: Mapping[str, Any]) -> str:
+    for key in ("EndpointName", "EndpointConfigName", "ModelName"):
+        if key in kwargs:
+            return str(kwargs[key])
+    return "?"
+
+
+def _cleanup_hint(created: CreatedResources) -> str:
+    if not created:
+        return "Nothing was created."
+    return (
+        f"Created so far: {created.describe()}; delete them with "
+        "SageMakerResourceCleanup(client).delete_resources(error.created)."
+    )

@@ -1,0 +1,236 @@
+"""EndpointDeployer against real control planes: moto's server, behind a fault proxy.
+
+The proxy is a real HTTP server that forwards to moto and answers chosen calls with AWS
+errors (throttling, access denied) or a chosen DescribeEndpoint status, so each failure
+path runs through boto3 and botocore as it would against AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from endpoints.cleanup import SageMakerResourceCleanup
+from endpoints.errors import EndpointCreationError, HostingError
+from endpoints.hosting import EndpointDeployer
+from endpoints.naming import NamePolicy
+from endpoints.resources import RUN_ID_TAG
+
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
+MODEL_DATA = "s3://bucket/models/model.tar.gz"
+
+
+class Sleeps(list):
+    """Records the waits instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def deploy(client, prefix: str, **kwargs):
+    deployer = kwargs.pop("deployer", None) or EndpointDeployer(client, sleep=Sleeps())
+    return deployer.create_from_model_data(
+        MODEL_DATA,
+        IMAGE,
+        ROLE,
+        "ml.m5.large",
+        2,
+        model_environment_variables={"SAGEMAKER_PROGRAM": "inference.py"},
+        name_policy=NamePolicy(prefix),
+        tags={"team": "ml"},
+        **kwargs,
+    )
+
+
+def tags_of(client, arn: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn)["Tags"]}
+
+
+def test_create_model_config_endpoint_in_service_tagged_then_cleaned(moto_sagemaker, caplog):
+    caplog.set_level(logging.INFO, logger="endpoints.hosting")
+    created = deploy(moto_sagemaker, "hosting-e2e")
+
+    name = created.endpoint_name
+    assert name.startswith("hosting-e2e-")
+    assert created.model_name == created.endpoint_config_name == name
+    assert created.region == "us-east-1"
+    assert len(created.run_id) == 32
+    assert created.tags == {"team": "ml", RUN_ID_TAG: created.run_id}
+    assert created.created_at is not None and created.created_at.tzinfo is not None
+
+    endpoint = moto_sagemaker.describe_endpoint(EndpointName=name)
+    assert endpoint["EndpointStatus"] == "InService"
+    assert endpoint["EndpointConfigName"] == name
+    config = moto_sagemaker.describe_endpoint_config(EndpointConfigName=name)
+    variant = config["ProductionVariants"][0]
+    assert (variant["ModelName"], variant["InstanceType"], variant["InitialInstanceCount"]) == (
+        name,
+        "ml.m5.large",
+        2,
+    )
+    model = moto_sagemaker.describe_model(ModelName=name)
+    assert model["PrimaryContainer"]["ModelDataUrl"] == MODEL_DATA
+    assert model["PrimaryContainer"]["Environment"] == {"SAGEMAKER_PROGRAM": "inference.py"}
+    assert model["ExecutionRoleArn"] == ROLE
+    for arn in (endpoint["EndpointArn"], config["EndpointConfigArn"], model["ModelArn"]):
+        assert tags_of(moto_sagemaker, arn) == {"team": "ml", RUN_ID_TAG: created.run_id}
+
+    progress = [r.getMessage() for r in caplog.records if "waiting up to" in r.getMessage()]
+    assert progress == [f"endpoint {name}: InService after 0s (waiting up to 1800s)"]
+
+    report = SageMakerResourceCleanup(moto_sagemaker).delete_resources(created)
+    assert [str(r) for r in report.deleted] == [
+        f"endpoint {name!r}",
+        f"endpoint-config {name!r}",
+        f"model {name!r}",
+    ]
+    assert name not in [e["EndpointName"] for e in moto_sagemaker.list_endpoints()["Endpoints"]]
+    assert name not in [m["ModelName"] for m in moto_sagemaker.list_models()["Models"]]
+
+
+def test_throttled_control_plane_still_deploys(fault_proxy, sagemaker_client_for):
+    client = sagemaker_client_for(fault_proxy.url, boto_retries=False)
+    sleeps = Sleeps()
+    fault_proxy.fail("CreateModel", times=2)
+    fault_proxy.fail("CreateEndpoint", times=1)
+    fault_proxy.fail("DescribeEndpoint", times=3)
+    deployer = EndpointDeployer(client, sleep=sleeps)
+    created = deploy(client, "throttled", deployer=deployer)
+
+    assert client.describe_endpoint(EndpointName=created.endpoint_name)["EndpointStatus"] == (
+        "InService"
+    )
+    assert deployer.calls.retries == 6
+    assert dict(fault_proxy.faults) == {
+        "CreateModel": 2,
+        "CreateEndpoint": 1,
+        "DescribeEndpoint": 3,
+    }
+    assert fault_proxy.hits["CreateModel"] == 3
+    assert len(sleeps) == 6 and all(0 <= s <= 10 for s in sleeps)
+    SageMakerResourceCleanup(client).delete_resources(created)
+
+
+def test_failure_half_way_raises_with_what_was_created(fault_proxy, sagemaker_client_for):
+    client = sagemaker_client_for(fault_proxy.url, boto_retries=False)
+    fault_proxy.fail(
+        "CreateEndpointConfig",
+        times=1,
+        code="ResourceLimitExceeded",
+        message="The account-level service limit 'ml.m5.large for endpoint usage' is 0",
+    )
+    with pytest.raises(EndpointCreationError) as info:
+        deploy(client, "halfway")
+    created = info.value.created
+    assert created.model_name.startswith("halfway-")
+    assert created.endpoint_config_name is None and created.endpoint_name is None
+    assert str(info.value) == (
+        "CreateEndpointConfig failed: ResourceLimitExceeded: The account-level service limit "
+        "'ml.m5.large for endpoint usage' is 0. Created so far: model "
+        f"'{created.model_name}' in us-east-1; delete them with "
+        "SageMakerResourceCleanup(client).delete_resources(error.created)."
+    )
+    # the model really exists until the cleanup the message suggests
+    client.describe_model(ModelName=created.model_name)
+    report = SageMakerResourceCleanup(client).delete_resources(created)
+    assert [r.name for r in report.deleted] == [created.model_name]
+
+
+def test_endpoint_going_failed_raises_failure_reason_and_created(fault_proxy, sagemaker_client_for):
+    client = sagemaker_client_for(fault_proxy.url)
+    reason = (
+        "The primary container for production variant AllTraffic did not pass the ping "
+        "health check."
+    )
+    fault_proxy.respond("DescribeEndpoint", 1, {"EndpointStatus": "Creating"})
+    fault_proxy.respond(
+        "DescribeEndpoint", 1, {"EndpointStatus": "Failed", "FailureReason": reason}
+    )
+    sleeps = Sleeps()
+    with pytest.raises(EndpointCreationError) as info:
+        deploy(client, "goes-failed", deployer=EndpointDeployer(client, sleep=sleeps))
+    created = info.value.created
+    name = created.endpoint_name
+    assert str(info.value).startswith(
+        f"endpoint {name!r} went Failed, expected InService: {reason}"
+    )
+    assert f"Created so far: endpoint {name!r}, endpoint-config {name!r}, model {name!r}" in str(
+        info.value
+    )
+    assert sleeps == [0.5]
+    assert SageMakerResourceCleanup(client).delete_resources(created).ok
+
+
+def test_endpoint_never_in_service_times_out(fault_proxy, sagemaker_client_for):
+    client = sagemaker_client_for(fault_proxy.url)
+    fault_proxy.respond("DescribeEndpoint", 100, {"EndpointStatus": "Creating"})
+    now = [0.0]
+    sleeps = Sleeps()
+
+    def sleep(seconds: float) -> None:
+        sleeps(seconds)
+        now[0] += seconds
+
+    deployer = EndpointDeployer(
+        client, wait_timeout_s=20, poll_interval_s=4, sleep=sleep, clock=lambda: now[0]
+    )
+    with pytest.raises(EndpointCreationError) as info:
+        deploy(client, "slow", deployer=deployer)
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+    assert str(info.value).startswith(
+        f"endpoint {info.value.created.endpoint_name!r} was still Creating after 20s "
+        "(wait_timeout_s=20), expected InService. Raise wait_timeout_s"
+    )
+    assert len(info.value.created.refs()) == 3
+    SageMakerResourceCleanup(client).delete_resources(info.value.created)
+
+
+def test_model_data_from_completed_training_job(moto_sagemaker):
+    moto_sagemaker.create_training_job(
+        TrainingJobName="tj-hosting",
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        RoleArn=ROLE,
+        OutputDataConfig={"S3OutputPath": "s3://bucket/out"},
+        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 1},
+        StoppingCondition={"MaxRuntimeInSeconds": 60},
+    )
+    url = EndpointDeployer(moto_sagemaker).model_data_from_training_job("tj-hosting")
+    assert url == "s3://bucket/out/tj-hosting/output/model.tar.gz"
+
+
+def test_missing_training_job_is_a_clear_error(moto_sagemaker):
+    with pytest.raises(HostingError) as info:
+        EndpointDeployer(moto_sagemaker).model_data_from_training_job("no-such-job")
+    assert str(info.value).startswith(
+        "training job 'no-such-job': expected an existing job, got 'Could not find training job"
+    )
+    assert "Check the name and the region (us-east-1)" in str(info.value)
+
+
+def test_unfinished_training_job_is_refused(fault_proxy, sagemaker_client_for):
+    client = sagemaker_client_for(fault_proxy.url)
+    fault_proxy.respond(
+        "DescribeTrainingJob",
+        1,
+        {"TrainingJobName": "tj", "TrainingJobStatus": "Failed", "FailureReason": "OOM"},
+    )
+    with pytest.raises(HostingError) as info:
+        EndpointDeployer(client).model_data_from_training_job("tj")
+    assert str(info.value) == (
+        "training job 'tj': expected status Completed, got Failed (OOM). Wait for the job to "
+        "finish, or deploy a model that did"
+    )
+
+
+def test_bad_arguments_are_refused_before_any_call(fault_proxy, sagemaker_client_for):
+    client = sagemaker_client_for(fault_proxy.url)
+    deployer = EndpointDeployer(client)
+    with pytest.raises(ValueError, match="endpoint_initial_instance_count: expected at least 1"):
+        deployer.create_from_model_data(MODEL_DATA, IMAGE, ROLE, "ml.m5.large", 0)
+    with pytest.raises(ValueError, match="'endpoint-serde:run-id' is set by endpoint-serde"):
+        deployer.create_from_model_data(
+            MODEL_DATA, IMAGE, ROLE, "ml.m5.large", 1, tags={RUN_ID_TAG: "mine"}
+        )
+    assert sum(fault_proxy.hits.values()) == 0
