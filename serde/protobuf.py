@@ -1,0 +1,579 @@
+"""SageMaker's ``application/x-recordio-protobuf``: aialgs Records framed in RecordIO.
+
+This is what SageMaker's built-in algorithms (KMeans, PCA, LDA, LinearLearner,
+FactorizationMachines) speak. A request row becomes one Record whose ``features["values"]``
+is a ``Float32Tensor``, exactly as sagemaker_pyspark's ``ProtobufConverter`` builds it:
+
+- dense vector: ``values`` only;
+- sparse vector: ``values`` and ``keys`` (the indices) and ``shape = [size]``.
+
+Values travel as float32 (rounded to nearest, like Java's ``toFloat``), so a double that
+float32 cannot hold exactly arrives rounded. The answer holds one Record per row whose
+``label`` map carries the outputs by name (``"score"``, ``"projection"``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
+from pyspark.sql import Row
+from pyspark.sql.types import (
+    ArrayType,
+    ByteType,
+    DataType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StructField,
+    StructType,
+)
+
+from serde.arrow_types import VECTOR_ARROW_TYPE, to_arrow_type
+from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
+from serde.errors import (
+    ResponseParseError,
+    RowSerializationError,
+    SchemaValidationError,
+)
+from serde.features import (
+    FeatureBlock,
+    features_from_batch,
+    features_from_row,
+    validate_features_schema,
+)
+from serde.proto import record_pb2
+from serde.recordio import frame_record, padding_length, read_recordio, record_header
+from serde.registry import register_deserializer, register_serializer
+
+__all__ = [
+    "PROTOBUF_CONTENT_TYPE",
+    "FactorizationMachinesBinaryClassifierDeserializer",
+    "FactorizationMachinesRegressorDeserializer",
+    "KMeansProtobufResponseRowDeserializer",
+    "LDAProtobufResponseRowDeserializer",
+    "LinearLearnerBinaryClassifierProtobufResponseRowDeserializer",
+    "LinearLearnerMultiClassClassifierProtobufResponseRowDeserializer",
+    "LinearLearnerRegressorProtobufResponseRowDeserializer",
+    "PCAProtobufResponseRowDeserializer",
+    "ProtobufRequestRowSerializer",
+    "ProtobufResponseRowDeserializer",
+    "write_label_records",
+]
+
+PROTOBUF_CONTENT_TYPE = "application/x-recordio-protobuf"
+#: The features key SageMaker's built-in algorithms read a vector from.
+VALUES_KEY = "values"
+
+_FLOAT32_LE = np.dtype("<f4")
+
+
+def _to_float32(values: np.ndarray) -> np.ndarray:
+    """float64 → little-endian float32, rounding to nearest; overflow becomes ±inf as in
+    Java's ``toFloat`` (numpy would warn about it, which is noise here)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(values).astype(_FLOAT32_LE)
+
+
+# ------------------------------------------------------------------ request: Record building
+
+
+def _fill_tensor(
+    tensor: Any, values: np.ndarray, keys: np.ndarray | None = None, size: int | None = None
+) -> None:
+    """Sets a ``Float32Tensor`` the way sagemaker_pyspark does: sparse tensors carry keys and
+    ``shape = [size]``; dense ones only values. The tensor is marked present even when empty
+    (Java's builder always sets it)."""
+    tensor.SetInParent()
+    tensor.values.extend(_to_float32(values).tolist())
+    if keys is not None:
+        tensor.keys.extend(keys.tolist())
+        tensor.shape.append(size)
+
+
+def features_record_bytes(
+    values: np.ndarray, keys: np.ndarray | None = None, size: int | None = None
+) -> bytes:
+    """The serialized Record (not framed) for one features vector; ``keys`` and ``size``
+    given means a sparse vector."""
+    record = record_pb2.Record()
+    _fill_tensor(record.features[VALUES_KEY].float32_tensor, values, keys, size)
+    return record.SerializeToString()
+
+
+@lru_cache(maxsize=256)
+def _dense_record_prefix(width: int) -> bytes:
+    """Everything in a dense Record of ``width`` values before the packed float bytes.
+
+    Values are the last bytes of a dense Record (the tensor's only field, inside the Value,
+    inside the only map entry), so a Record is this prefix + the raw little-endian floats.
+    The prefix is cut from a Record that protobuf itself serialized, and checked, so the
+    message structure is never written by hand.
+    """
+    probe = _to_float32(np.full(width, 1.0))
+    serialized = features_record_bytes(probe)
+    tail = probe.tobytes()
+    if not serialized.endswith(tail):  # pragma: no cover - would mean a protobuf change
+        raise AssertionError("dense Record does not end with its packed values")
+    return serialized[: len(serialized) - len(tail)]
+
+
+def _dense_frame(values32: np.ndarray) -> bytes:
+    """One framed dense Record from float32 values."""
+    prefix = _dense_record_prefix(len(values32))
+    length = len(prefix) + 4 * len(values32)
+    return b"".join(
+        (record_header(length), prefix, values32.tobytes(), b"\x00" * padding_length(length))
+    )
+
+
+def _dense_frames_matrix(matrix32: np.ndarray) -> tuple[np.ndarray, int]:
+    """All rows of a ``(n, width)`` float32 matrix framed at once: an ``(n, frame)`` uint8
+    array whose row i is row i's whole RecordIO record, and the frame length."""
+    rows, width = matrix32.shape
+    head = record_header(len(_dense_record_prefix(width)) + 4 * width) + _dense_record_prefix(width)
+    length = len(head) - 8 + 4 * width
+    frame = len(head) + 4 * width + padding_length(length)
+    out = np.zeros((rows, frame), dtype=np.uint8)
+    out[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    out[:, len(head) : len(head) + 4 * width] = (
+        np.ascontiguousarray(matrix32, dtype=_FLOAT32_LE).view(np.uint8).reshape(rows, 4 * width)
+    )
+    return out, frame
+
+
+@register_serializer("protobuf")
+class ProtobufRequestRowSerializer(RequestRowSerializer):
+    """One RecordIO-framed aialgs Record per row, byte-compatible with sagemaker_pyspark.
+
+    The features column may be an ML ``Vector`` (dense or sparse) or an
+    ``array<float|double|int|long>`` (written as a dense vector)::
+
+        serializer = ProtobufRequestRowSerializer(features_column_name="features")
+        body = serializer.serialize_row(Row(features=Vectors.dense([1.0, 2.0])))
+    """
+
+    content_type = PROTOBUF_CONTENT_TYPE
+
+    def __init__(
+        self, schema: StructType | None = None, features_column_name: str = "features"
+    ) -> None:
+        self.features_column_name = features_column_name
+        if schema is not None:
+            self.set_schema(schema)
+
+    def validate_schema(self, schema: StructType) -> None:
+        validate_features_schema(schema, self.features_column_name, allow_scalar_columns=False)
+
+    def serialize_row(self, row: Row) -> bytes:
+        column = self.features_column_name
+        try:
+            value = row[column]
+        except (KeyError, ValueError) as exc:
+            raise RowSerializationError(
+                f"the row has no features column; its fields are {list(row.asDict())}",
+                column=column,
+            ) from exc
+        if isinstance(value, (list, tuple)) and None in value:
+            # numpy would read None as NaN; the batch path rejects it, so must this one
+            raise RowSerializationError(
+                f"features hold a null element at position {value.index(None)}; fill or "
+                "drop nulls before scoring",
+                column=column,
+            )
+        indices, values, size, is_sparse = features_from_row(value, column=column)
+        if is_sparse:
+            return frame_record(features_record_bytes(values, indices, size))
+        return frame_record(features_record_bytes(values))
+
+    def serialize_batch(self, batch: pa.RecordBatch) -> SerializedRows:
+        column = self.features_column_name
+        if column not in batch.schema.names:
+            raise SchemaValidationError(
+                column,
+                "a column of the batch",
+                "no such column",
+                f"available columns: {', '.join(batch.schema.names)}",
+            )
+        try:
+            block = features_from_batch(batch, column)
+        except (RowSerializationError, pa.ArrowInvalid):
+            # a null inside an array, or a long float64 cannot hold exactly: the per-row
+            # path finds the rows and reports each one on its own
+            return super().serialize_batch(batch)
+        errors = {
+            int(i): RowSerializationError("features are null", row_index=int(i), column=column)
+            for i in np.flatnonzero(block.null)
+        }
+        live = ~block.null
+        widths = block.sizes[live]
+        if not block.is_sparse.any() and (widths.size == 0 or (widths == widths[0]).all()):
+            return _serialized_dense_block(block, errors)
+        return _serialized_mixed_block(block, errors)
+
+
+def _serialized_dense_block(
+    block: FeatureBlock, errors: dict[int, RowSerializationError]
+) -> SerializedRows:
+    """Every live row dense and of one width: one numpy layout for the whole batch."""
+    live = ~block.null
+    count = int(live.sum())
+    width = int(block.sizes[live][0]) if count else 0
+    frames, frame = _dense_frames_matrix(_to_float32(block.values).reshape(count, width))
+    offsets = np.zeros(block.num_rows + 1, dtype=np.int64)
+    np.cumsum(np.where(live, frame, 0), out=offsets[1:])
+    return SerializedRows(frames.tobytes(), offsets, errors)
+
+
+def _serialized_mixed_block(
+    block: FeatureBlock, errors: dict[int, RowSerializationError]
+) -> SerializedRows:
+    """Sparse or ragged rows: dense rows from the cached prefix, sparse ones via protobuf."""
+    values32 = _to_float32(block.values)
+    rows: list[bytes | None] = []
+    record = record_pb2.Record()
+    tensor = record.features[VALUES_KEY].float32_tensor
+    for i in range(block.num_rows):
+        if block.null[i]:
+            rows.append(None)
+            continue
+        start, stop = int(block.offsets[i]), int(block.offsets[i + 1])
+        if not block.is_sparse[i]:
+            rows.append(_dense_frame(values32[start:stop]))
+            continue
+        tensor.Clear()
+        tensor.SetInParent()
+        tensor.values.extend(values32[start:stop].tolist())
+        tensor.keys.extend(block.indices[start:stop].tolist())
+        tensor.shape.append(int(block.sizes[i]))
+        rows.append(frame_record(record.SerializeToString()))
+    return SerializedRows.from_list(rows, errors)
+
+
+# ------------------------------------------------------------------ response: label reading
+
+
+def write_label_records(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """A RecordIO body with one Record per row, its ``label`` map holding each value as a
+    ``Float32Tensor`` (a scalar becomes a one-value tensor), as SageMaker's built-in
+    algorithms answer. Keys are written in sorted order so the body is deterministic."""
+    record = record_pb2.Record()
+    frames = []
+    for row in rows:
+        record.Clear()
+        for key in sorted(row):
+            values = np.atleast_1d(np.asarray(row[key], dtype=np.float64)).reshape(-1)
+            _fill_tensor(record.label[key].float32_tensor, values)
+        frames.append(frame_record(record.SerializeToString()))
+    return b"".join(frames)
+
+
+_SCALAR_TYPES = (DoubleType, FloatType, IntegerType, LongType, ShortType, ByteType)
+_INTEGRAL_TYPES = (IntegerType, LongType, ShortType, ByteType)
+_TENSOR_KINDS = ("float32_tensor", "float64_tensor", "int32_tensor")
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """One label value: ``values`` at flat ``keys`` (``None`` = dense) of ``shape``."""
+
+    values: np.ndarray
+    keys: np.ndarray | None
+    shape: tuple[int, ...]
+
+    def first(self) -> float | None:
+        """Element 0 of the tensor, or None when the tensor is empty."""
+        if self.keys is None:
+            return float(self.values[0]) if len(self.values) else None
+        if not self.shape or self.shape[0] == 0:
+            return float(self.values[0]) if len(self.values) else None
+        hits = np.flatnonzero(self.keys == 0)
+        return float(self.values[hits[0]]) if hits.size else 0.0
+
+    def dense(self) -> np.ndarray:
+        if self.keys is None:
+            return self.values
+        dense = np.zeros(int(np.prod(self.shape)) if self.shape else 0)
+        dense[self.keys] = self.values
+        return dense
+
+
+class _ColumnReader:
+    """Reads one result column from one label key, by the column's Spark type."""
+
+    def __init__(self, field: StructField, key: str) -> None:
+        self.name = field.name
+        self.key = key
+        self.data_type = field.dataType
+        if isinstance(self.data_type, VectorUDT):
+            self.kind = "vector"
+        elif isinstance(self.data_type, ArrayType) and isinstance(
+            self.data_type.elementType, (DoubleType, FloatType)
+        ):
+            self.kind = "array"
+        elif isinstance(self.data_type, _SCALAR_TYPES):
+            self.kind = "scalar"
+        else:
+            raise SchemaValidationError(
+                field.name,
+                "double, float, int, long, short, byte, array<double|float> or an ML Vector",
+                self.data_type.simpleString(),
+                "protobuf responses carry numeric tensors only",
+            )
+        self.integral = isinstance(self.data_type, _INTEGRAL_TYPES)
+
+    def python_value(self, tensor: _Tensor) -> Any:
+        """The value a ``pyspark.sql.Row`` holds: float/int, a vector, or a list."""
+        if self.kind == "scalar":
+            value = tensor.first()
+            return int(value) if self.integral else value
+        if self.kind == "array":
+            return tensor.dense().tolist()
+        if tensor.keys is None:
+            return DenseVector(tensor.values)
+        return SparseVector(tensor.shape[0], tensor.keys, tensor.values)
+
+
+def _read_tensor(value: Any) -> _Tensor | None:
+    """The numeric tensor in a ``Value``, or None if it holds none (bytes, or unset)."""
+    kind = value.WhichOneof("value")
+    if kind not in _TENSOR_KINDS:
+        return None
+    tensor = getattr(value, kind)
+    values = np.array(tensor.values, dtype=np.float64)
+    keys = np.array(tensor.keys, dtype=np.int64) if len(tensor.keys) else None
+    return _Tensor(values, keys, tuple(int(s) for s in tensor.shape))
+
+
+@register_deserializer("protobuf-response")
+class ProtobufResponseRowDeserializer(ResponseRowDeserializer):
+    """Reads one result row per RecordIO Record, column i from label ``protobuf_keys[i]``
+    (default: the column names).
+
+    As in sagemaker_pyspark, a numeric scalar column takes the tensor's first value and a
+    ``Vector`` column the whole tensor (sparse when the tensor has keys, then ``shape`` must
+    be one-dimensional). ``array<double>`` columns take the tensor densified. Float32,
+    Float64 and Int32 tensors are all read; values come back as doubles, so a float32 on the
+    wire reads as its exact double value.
+    """
+
+    accepts = PROTOBUF_CONTENT_TYPE
+
+    def __init__(self, schema: StructType, protobuf_keys: Sequence[str] | None = None) -> None:
+        keys = list(schema.names if protobuf_keys is None else protobuf_keys)
+        if len(keys) != len(schema.fields):
+            raise SchemaValidationError(
+                "protobuf_keys",
+                f"one key per schema column ({len(schema.fields)}: {schema.names})",
+                f"{len(keys)} keys {keys}",
+            )
+        self._schema = schema
+        self.protobuf_keys = keys
+        self._readers = [_ColumnReader(f, k) for f, k in zip(schema.fields, keys)]
+
+    @property
+    def schema(self) -> StructType:
+        return self._schema
+
+    def deserialize_response(self, body: bytes) -> list[tuple]:
+        return [
+            tuple(reader.python_value(tensor) for reader, tensor in zip(self._readers, tensors))
+            for tensors in self._tensors_per_record(body)
+        ]
+
+    def deserialize_batch(self, body: bytes) -> pa.RecordBatch:
+        """Builds the Arrow columns straight from the tensors (no vector objects)."""
+        per_record = self._tensors_per_record(body)
+        columns = [
+            _arrow_column(reader, [tensors[j] for tensors in per_record])
+            for j, reader in enumerate(self._readers)
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=self.arrow_schema)
+
+    def _tensors_per_record(self, body: bytes) -> list[list[_Tensor]]:
+        """Each record's tensors in column order, checked against the column's needs."""
+        rows = []
+        record = record_pb2.Record()
+        for index, payload in enumerate(read_recordio(body)):
+            try:
+                record.ParseFromString(payload)
+            except Exception as exc:  # protobuf raises DecodeError; upb may raise others
+                raise ResponseParseError(
+                    f"record {index} is not an aialgs Record protobuf ({exc})",
+                    body=body,
+                    accepts=self.accepts,
+                ) from exc
+            labels = record.label
+            tensors = []
+            for reader in self._readers:
+                if reader.key not in labels:
+                    raise ResponseParseError(
+                        f"record {index} has no label {reader.key!r} for column "
+                        f"{reader.name!r}; its labels are {sorted(labels)}. Pass protobuf_keys "
+                        "naming the endpoint's output keys",
+                        body=body,
+                        accepts=self.accepts,
+                    )
+                tensor = _read_tensor(labels[reader.key])
+                self._check(tensor, reader, index, body)
+                tensors.append(tensor)
+            rows.append(tensors)
+        return rows
+
+    def _check(self, tensor: _Tensor | None, reader: _ColumnReader, index: int, body: bytes):
+        problem = None
+        if tensor is None:
+            problem = "holds no numeric tensor (Float32Tensor, Float64Tensor or Int32Tensor)"
+        elif len(tensor.values) == 0 and reader.kind != "array":
+            problem = "holds an empty tensor"
+        elif tensor.keys is not None and len(tensor.keys) != len(tensor.values):
+            problem = f"has {len(tensor.keys)} keys for {len(tensor.values)} values"
+        elif tensor.keys is not None and reader.kind == "vector" and len(tensor.shape) != 1:
+            problem = (
+                f"is a sparse tensor of shape {list(tensor.shape)}; a Vector column needs a "
+                "one-dimensional shape"
+            )
+        if problem:
+            raise ResponseParseError(
+                f"record {index}: label {reader.key!r} for column {reader.name!r} {problem}",
+                body=body,
+                accepts=self.accepts,
+            )
+
+
+def _arrow_column(reader: _ColumnReader, tensors: list[_Tensor]) -> pa.Array:
+    arrow_type = to_arrow_type(reader.data_type)
+    if reader.kind == "scalar":
+        firsts = [t.first() for t in tensors]
+        if reader.integral:
+            firsts = [int(v) for v in firsts]
+        return pa.array(firsts, type=arrow_type)
+    if reader.kind == "array":
+        return _list_array([t.dense() for t in tensors], arrow_type)
+    sparse = np.array([t.keys is not None for t in tensors], dtype=bool)
+    values = _list_array([t.values for t in tensors], VECTOR_ARROW_TYPE.field("values").type)
+    indices = _list_array(
+        [t.keys if t.keys is not None else np.zeros(0) for t in tensors],
+        VECTOR_ARROW_TYPE.field("indices").type,
+        mask=~sparse,
+    )
+    sizes = pa.array([t.shape[0] if t.keys is not None else None for t in tensors], type=pa.int32())
+    kinds = pa.array(np.where(sparse, 0, 1).astype(np.int8))
+    return pa.StructArray.from_arrays(
+        [kinds, sizes, indices, values], fields=list(VECTOR_ARROW_TYPE)
+    )
+
+
+def _list_array(parts: list[np.ndarray], list_type: pa.DataType, mask=None) -> pa.Array:
+    offsets = np.zeros(len(parts) + 1, dtype=np.int32)
+    np.cumsum([len(p) for p in parts], out=offsets[1:])
+    flat = np.concatenate(parts) if parts else np.zeros(0)
+    element = pa.array(flat, type=list_type.value_type)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), element, type=list_type, mask=None if mask is None else pa.array(mask)
+    )
+
+
+# ------------------------------------------------------------------ built-in algorithms
+
+
+def _fields(*fields: tuple[str, DataType]) -> StructType:
+    return StructType([StructField(name, data_type) for name, data_type in fields])
+
+
+@register_deserializer("kmeans-protobuf")
+class KMeansProtobufResponseRowDeserializer(ProtobufResponseRowDeserializer):
+    """KMeans: doubles ``distance_to_cluster`` and ``closest_cluster``."""
+
+    def __init__(
+        self,
+        distance_to_cluster_column_name: str = "distance_to_cluster",
+        closest_cluster_column_name: str = "closest_cluster",
+    ) -> None:
+        super().__init__(
+            _fields(
+                (distance_to_cluster_column_name, DoubleType()),
+                (closest_cluster_column_name, DoubleType()),
+            ),
+            protobuf_keys=["distance_to_cluster", "closest_cluster"],
+        )
+
+
+@register_deserializer("pca-protobuf")
+class PCAProtobufResponseRowDeserializer(ProtobufResponseRowDeserializer):
+    """PCA: the ``projection`` of the input as a Vector."""
+
+    def __init__(self, projection_column_name: str = "projection") -> None:
+        super().__init__(
+            _fields((projection_column_name, VectorUDT())), protobuf_keys=["projection"]
+        )
+
+
+@register_deserializer("lda-protobuf")
+class LDAProtobufResponseRowDeserializer(ProtobufResponseRowDeserializer):
+    """LDA: the document's ``topic_mixture`` as a Vector."""
+
+    def __init__(self, projection_column_name: str = "topic_mixture") -> None:
+        super().__init__(
+            _fields((projection_column_name, VectorUDT())), protobuf_keys=["topic_mixture"]
+        )
+
+
+class _ScoreAndLabelDeserializer(ProtobufResponseRowDeserializer):
+    """A ``score`` (double, or Vector for multiclass) and a double ``predicted_label``."""
+
+    _score_type: DataType = DoubleType()
+
+    def __init__(
+        self, score_column_name: str = "score", predicted_label_column_name: str = "predicted_label"
+    ) -> None:
+        super().__init__(
+            _fields(
+                (score_column_name, self._score_type), (predicted_label_column_name, DoubleType())
+            ),
+            protobuf_keys=["score", "predicted_label"],
+        )
+
+
+class _ScoreDeserializer(ProtobufResponseRowDeserializer):
+    """A double ``score`` (regressors)."""
+
+    def __init__(self, score_column_name: str = "score") -> None:
+        super().__init__(_fields((score_column_name, DoubleType())), protobuf_keys=["score"])
+
+
+@register_deserializer("linear-learner-binary-protobuf")
+class LinearLearnerBinaryClassifierProtobufResponseRowDeserializer(_ScoreAndLabelDeserializer):
+    """LinearLearner, ``predictor_type="binary_classifier"``: doubles ``score`` and
+    ``predicted_label``."""
+
+
+@register_deserializer("linear-learner-multiclass-protobuf")
+class LinearLearnerMultiClassClassifierProtobufResponseRowDeserializer(_ScoreAndLabelDeserializer):
+    """LinearLearner, ``predictor_type="multiclass_classifier"``: a Vector ``score`` (one
+    per class) and a double ``predicted_label``."""
+
+    _score_type = VectorUDT()
+
+
+@register_deserializer("linear-learner-regressor-protobuf")
+class LinearLearnerRegressorProtobufResponseRowDeserializer(_ScoreDeserializer):
+    """LinearLearner, ``predictor_type="regressor"``: a double ``score``."""
+
+
+@register_deserializer("fm-binary-protobuf")
+class FactorizationMachinesBinaryClassifierDeserializer(_ScoreAndLabelDeserializer):
+    """FactorizationMachines, ``predictor_type="binary_classifier"``: doubles ``score`` and
+    ``predicted_label``."""
+
+
+@register_deserializer("fm-regressor-protobuf")
+class FactorizationMachinesRegressorDeserializer(_ScoreDeserializer):
+    """FactorizationMachines, ``predictor_type="regressor"``: a double ``score``."""
