@@ -89,4 +89,6 @@ def test_non_string_prefix_is_refused():
 
 
 def test_repr_shows_prefix_and_fixed_names():
-    assert repr(NamePolicy("a b", endpoint_name="e")) == "NamePolicy(prefix='a-b', endpoint_name='e')"
+    assert (
+        repr(NamePolicy("a b", endpoint_name="e")) == "NamePolicy(prefix='a-b', endpoint_name='e')"
+    )

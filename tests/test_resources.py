@@ -100,5 +100,5 @@ def test_bad_manifest_is_a_clear_value_error(tmp_path, text, message):
 
 
 def test_missing_manifest_says_so(tmp_path):
-    with pytest.raises(ValueError, match="nope.json: manifest file not found"):
+    with pytest.raises(ValueError, match=r"nope\.json: manifest file not found"):
         CreatedResources.read_manifest(tmp_path / "nope.json")
