@@ -222,8 +222,14 @@ def _vector_block(column: pa.Array) -> FeatureBlock:
             # indices of sparse rows come from the indices list; dense rows keep positions
             idx_lengths = np.diff(idx_offsets)
             sparse_value_mask = np.repeat(is_sparse, dense_sizes)
-            if not np.array_equal(idx_lengths[is_sparse], dense_sizes[is_sparse]):
-                raise RowSerializationError("a sparse vector has as many indices as values")
+            mismatched = np.flatnonzero(is_sparse & (idx_lengths != dense_sizes))
+            if len(mismatched):
+                row = int(mismatched[0])
+                raise RowSerializationError(
+                    f"a sparse vector must have as many indices as values, got "
+                    f"{idx_lengths[row]} indices and {dense_sizes[row]} values",
+                    row_index=row,
+                )
             indices[sparse_value_mask] = idx_values.astype(np.int64)[
                 np.repeat(is_sparse, idx_lengths)
             ]
