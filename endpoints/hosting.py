@@ -104,6 +104,8 @@ class ControlPlaneCalls:
         self._sleep = sleep
         self._clock = clock
         self.retries = 0
+        #: attempts the latest call made (1 = no retry); for error messages.
+        self.last_attempts = 0
 
     def call(self, method: Callable[..., Any], *, idempotent: bool = True, **kwargs: Any) -> Any:
         """``method(**kwargs)``; raises the last ``ClientError`` (or transport error) when
@@ -115,6 +117,7 @@ class ControlPlaneCalls:
         state = self.policy.new_state(self._clock)
         while True:
             state.begin_attempt()
+            self.last_attempts = state.attempts
             try:
                 return method(**kwargs)
             except (ClientError, *_TRANSPORT_ERRORS) as exc:
