@@ -22,7 +22,6 @@ from endpoints.errors import (
     InvocationError,
     RetriesExhaustedError,
     RetryableError,
-    ThrottledError,
     TransportError,
 )
 
@@ -95,9 +94,10 @@ class RetryState:
                 error, self.attempts, f"max_attempts={self.policy.max_attempts}"
             ) from error
         delay = self.rng.uniform(0.0, self.policy.backoff_ceiling(self.attempts))
-        if isinstance(error, ThrottledError) and error.retry_after is not None:
+        if error.retry_after is not None:  # 429, 503 and some 500s say how long to wait
             delay = max(delay, min(error.retry_after, self.policy.backoff_max_s))
-        elapsed = self.clock() - (self.started_at or self.clock())
+        started = self.started_at if self.started_at is not None else self.clock()
+        elapsed = self.clock() - started
         if elapsed + delay > self.policy.max_elapsed_s:
             raise RetriesExhaustedError(
                 error, self.attempts, f"max_elapsed_s={self.policy.max_elapsed_s:g}"
