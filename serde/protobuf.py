@@ -305,8 +305,17 @@ class _Tensor:
         return dense
 
 
+class _UnusableLabelError(Exception):
+    """A label value that cannot fill its column; the caller adds record and body."""
+
+
 class _ColumnReader:
-    """Reads one result column from one label key, by the column's Spark type."""
+    """Reads one result column from one label key, by the column's Spark type.
+
+    :meth:`read` gives the column's cell: a number for a scalar column, a checked
+    :class:`_Tensor` otherwise. Scalars from dense tensors never go through numpy: that is
+    the common case (scores, labels, distances) and the per-record cost that matters.
+    """
 
     def __init__(self, field: StructField, key: str) -> None:
         self.name = field.name
@@ -329,27 +338,51 @@ class _ColumnReader:
             )
         self.integral = isinstance(self.data_type, _INTEGRAL_TYPES)
 
-    def python_value(self, tensor: _Tensor) -> Any:
+    def read(self, value: Any) -> Any:
+        kind = value.WhichOneof("value")
+        if kind not in _TENSOR_KINDS:
+            raise _UnusableLabelError(
+                "holds no numeric tensor (Float32Tensor, Float64Tensor or Int32Tensor)"
+            )
+        tensor = getattr(value, kind)
+        if self.kind == "scalar" and not tensor.keys:
+            values = tensor.values
+            if not values:
+                raise _UnusableLabelError("holds an empty tensor")
+            return int(values[0]) if self.integral else float(values[0])
+        cell = _Tensor(
+            np.array(tensor.values, dtype=np.float64),
+            np.array(tensor.keys, dtype=np.int64) if tensor.keys else None,
+            tuple(int(s) for s in tensor.shape),
+        )
+        self._check(cell)
+        if self.kind == "scalar":
+            first = cell.first()
+            return int(first) if self.integral else first
+        return cell
+
+    def _check(self, tensor: _Tensor) -> None:
+        if len(tensor.values) == 0 and self.kind != "array":
+            raise _UnusableLabelError("holds an empty tensor")
+        if tensor.keys is not None and len(tensor.keys) != len(tensor.values):
+            raise _UnusableLabelError(
+                f"has {len(tensor.keys)} keys for {len(tensor.values)} values"
+            )
+        if tensor.keys is not None and self.kind == "vector" and len(tensor.shape) != 1:
+            raise _UnusableLabelError(
+                f"is a sparse tensor of shape {list(tensor.shape)}; a Vector column needs a "
+                "one-dimensional shape"
+            )
+
+    def python_value(self, cell: Any) -> Any:
         """The value a ``pyspark.sql.Row`` holds: float/int, a vector, or a list."""
         if self.kind == "scalar":
-            value = tensor.first()
-            return int(value) if self.integral else value
+            return cell
         if self.kind == "array":
-            return tensor.dense().tolist()
-        if tensor.keys is None:
-            return DenseVector(tensor.values)
-        return SparseVector(tensor.shape[0], tensor.keys, tensor.values)
-
-
-def _read_tensor(value: Any) -> _Tensor | None:
-    """The numeric tensor in a ``Value``, or None if it holds none (bytes, or unset)."""
-    kind = value.WhichOneof("value")
-    if kind not in _TENSOR_KINDS:
-        return None
-    tensor = getattr(value, kind)
-    values = np.array(tensor.values, dtype=np.float64)
-    keys = np.array(tensor.keys, dtype=np.int64) if len(tensor.keys) else None
-    return _Tensor(values, keys, tuple(int(s) for s in tensor.shape))
+            return cell.dense().tolist()
+        if cell.keys is None:
+            return DenseVector(cell.values)
+        return SparseVector(cell.shape[0], cell.keys, cell.values)
 
 
 @register_deserializer("protobuf-response")
@@ -383,88 +416,71 @@ class ProtobufResponseRowDeserializer(ResponseRowDeserializer):
         return self._schema
 
     def deserialize_response(self, body: bytes) -> list[tuple]:
+        readers = self._readers
         return [
-            tuple(reader.python_value(tensor) for reader, tensor in zip(self._readers, tensors))
-            for tensors in self._tensors_per_record(body)
+            tuple(reader.python_value(cell) for reader, cell in zip(readers, cells))
+            for cells in self._cells_per_record(body)
         ]
 
     def deserialize_batch(self, body: bytes) -> pa.RecordBatch:
-        """Builds the Arrow columns straight from the tensors (no vector objects)."""
-        per_record = self._tensors_per_record(body)
+        """Builds the Arrow columns straight from the cells (no vector objects)."""
+        per_record = self._cells_per_record(body)
         columns = [
-            _arrow_column(reader, [tensors[j] for tensors in per_record])
+            _arrow_column(reader, [cells[j] for cells in per_record])
             for j, reader in enumerate(self._readers)
         ]
         return pa.RecordBatch.from_arrays(columns, schema=self.arrow_schema)
 
-    def _tensors_per_record(self, body: bytes) -> list[list[_Tensor]]:
-        """Each record's tensors in column order, checked against the column's needs."""
+    def _cells_per_record(self, body: bytes) -> list[list[Any]]:
+        """Each record's cells in column order."""
         rows = []
         record = record_pb2.Record()
+        readers = self._readers
         for index, payload in enumerate(read_recordio(body)):
             try:
                 record.ParseFromString(payload)
             except Exception as exc:  # protobuf raises DecodeError; upb may raise others
-                raise ResponseParseError(
-                    f"record {index} is not an aialgs Record protobuf ({exc})",
-                    body=body,
-                    accepts=self.accepts,
-                ) from exc
+                reason = f"record {index} is not an aialgs Record protobuf ({exc})"
+                raise self._error(reason, body) from exc
             labels = record.label
-            tensors = []
-            for reader in self._readers:
-                if reader.key not in labels:
-                    raise ResponseParseError(
+            cells = []
+            for reader in readers:
+                value = labels.get(reader.key)
+                if value is None:
+                    raise self._error(
                         f"record {index} has no label {reader.key!r} for column "
                         f"{reader.name!r}; its labels are {sorted(labels)}. Pass protobuf_keys "
                         "naming the endpoint's output keys",
-                        body=body,
-                        accepts=self.accepts,
+                        body,
                     )
-                tensor = _read_tensor(labels[reader.key])
-                self._check(tensor, reader, index, body)
-                tensors.append(tensor)
-            rows.append(tensors)
+                try:
+                    cells.append(reader.read(value))
+                except _UnusableLabelError as exc:
+                    raise self._error(
+                        f"record {index}: label {reader.key!r} for column {reader.name!r} {exc}",
+                        body,
+                    ) from None
+            rows.append(cells)
         return rows
 
-    def _check(self, tensor: _Tensor | None, reader: _ColumnReader, index: int, body: bytes):
-        problem = None
-        if tensor is None:
-            problem = "holds no numeric tensor (Float32Tensor, Float64Tensor or Int32Tensor)"
-        elif len(tensor.values) == 0 and reader.kind != "array":
-            problem = "holds an empty tensor"
-        elif tensor.keys is not None and len(tensor.keys) != len(tensor.values):
-            problem = f"has {len(tensor.keys)} keys for {len(tensor.values)} values"
-        elif tensor.keys is not None and reader.kind == "vector" and len(tensor.shape) != 1:
-            problem = (
-                f"is a sparse tensor of shape {list(tensor.shape)}; a Vector column needs a "
-                "one-dimensional shape"
-            )
-        if problem:
-            raise ResponseParseError(
-                f"record {index}: label {reader.key!r} for column {reader.name!r} {problem}",
-                body=body,
-                accepts=self.accepts,
-            )
+    def _error(self, reason: str, body: bytes) -> ResponseParseError:
+        return ResponseParseError(reason, body=body, accepts=self.accepts)
 
 
-def _arrow_column(reader: _ColumnReader, tensors: list[_Tensor]) -> pa.Array:
+def _arrow_column(reader: _ColumnReader, cells: list[Any]) -> pa.Array:
     arrow_type = to_arrow_type(reader.data_type)
     if reader.kind == "scalar":
-        firsts = [t.first() for t in tensors]
-        if reader.integral:
-            firsts = [int(v) for v in firsts]
-        return pa.array(firsts, type=arrow_type)
+        return pa.array(cells, type=arrow_type)
     if reader.kind == "array":
-        return _list_array([t.dense() for t in tensors], arrow_type)
-    sparse = np.array([t.keys is not None for t in tensors], dtype=bool)
-    values = _list_array([t.values for t in tensors], VECTOR_ARROW_TYPE.field("values").type)
+        return _list_array([t.dense() for t in cells], arrow_type)
+    sparse = np.array([t.keys is not None for t in cells], dtype=bool)
+    values = _list_array([t.values for t in cells], VECTOR_ARROW_TYPE.field("values").type)
     indices = _list_array(
-        [t.keys if t.keys is not None else np.zeros(0) for t in tensors],
+        [t.keys if t.keys is not None else np.zeros(0) for t in cells],
         VECTOR_ARROW_TYPE.field("indices").type,
         mask=~sparse,
     )
-    sizes = pa.array([t.shape[0] if t.keys is not None else None for t in tensors], type=pa.int32())
+    sizes = pa.array([t.shape[0] if t.keys is not None else None for t in cells], type=pa.int32())
     kinds = pa.array(np.where(sparse, 0, 1).astype(np.int8))
     return pa.StructArray.from_arrays(
         [kinds, sizes, indices, values], fields=list(VECTOR_ARROW_TYPE)
