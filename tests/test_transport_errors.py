@@ -1,0 +1,178 @@
+"""endpoints.transport: failed answers → error classes, Retry-After, Secret, the base class."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Hashable
+
+import pytest
+
+from endpoints.errors import (
+    InvocationError,
+    ModelError,
+    RejectedError,
+    RetryableError,
+    ServerError,
+    ThrottledError,
+)
+from endpoints.retry import RetryPolicy
+from endpoints.transport import (
+    Endpoint,
+    Secret,
+    endpoint_from_spec,
+    error_for_response,
+    parse_retry_after,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (400, "ThrottlingException", ThrottledError),  # SageMaker throttles with a 400
+        (429, "ModelNotReadyException", ThrottledError),
+        (429, None, ThrottledError),
+        (503, None, ThrottledError),
+        (503, "ServiceUnavailable", ThrottledError),
+        (400, "TooManyRequestsException", ThrottledError),
+        (500, None, ServerError),
+        (500, "InternalFailure", ServerError),
+        (502, None, ServerError),
+        (504, None, ServerError),
+        (424, "ModelError", ModelError),
+        (424, None, ModelError),
+        (400, "ModelError", ModelError),
+        (400, "ValidationError", RejectedError),
+        (413, None, RejectedError),
+        (404, "ValidationError", RejectedError),
+    ],
+)
+def test_error_for_response_classification(status, code, expected):
+    error = error_for_response(
+        endpoint="sagemaker:ep", status=status, code=code, message="detail", retry_after=1.5
+    )
+    assert type(error) is expected
+    assert (error.endpoint, error.status, error.code, error.detail) == (
+        "sagemaker:ep",
+        status,
+        code,
+        "detail",
+    )
+    code_part = f" {code}" if code else ""
+    assert str(error) == f"endpoint 'sagemaker:ep' HTTP {status}{code_part}: detail"
+    # the retry policy follows the classification: throttles and 5xx yes, 4xx no
+    assert RetryPolicy().is_retryable(error) is issubclass(expected, RetryableError)
+    # classified errors cross the Spark worker boundary intact
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is expected
+    assert str(copy) == str(error)
+    assert copy.retry_after == error.retry_after
+
+
+def test_retry_after_is_kept_on_retryable_errors_only():
+    kwargs = dict(endpoint="e", message="m", retry_after=3.0)
+    assert error_for_response(status=429, code=None, **kwargs).retry_after == 3.0
+    assert error_for_response(status=500, code=None, **kwargs).retry_after == 3.0
+    assert error_for_response(status=400, code="ValidationError", **kwargs).retry_after is None
+    assert error_for_response(status=424, code="ModelError", **kwargs).retry_after is None
+
+
+def test_model_error_is_a_rejection_and_no_error_is_both():
+    assert issubclass(ModelError, RejectedError)
+    assert not issubclass(RejectedError, RetryableError)
+    assert issubclass(ThrottledError, InvocationError)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        ("1.5", 1.5),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("-2", 0.0),
+        ("", None),
+        (None, None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),  # HTTP-date form is ignored
+        ("soon", None),
+        ("nan", None),
+        ("inf", None),
+    ],
+)
+def test_parse_retry_after(header, seconds):
+    assert parse_retry_after(header) == seconds
+
+
+# --- Secret ------------------------------------------------------------------------------
+
+
+def test_secret_never_shows_itself(caplog):
+    secret = Secret("hunter2-token")
+    masked = "'**********'"
+    assert repr(secret) == masked
+    assert str(secret) == masked
+    assert f"{secret}" == masked
+    assert f"{secret!r}" == masked
+    assert "%s" % secret == masked  # noqa: UP031 - the %-format path is what logging uses
+    assert "{}".format(secret) == masked  # noqa: UP032
+    assert repr({"Authorization": secret}) == "{'Authorization': " + masked + "}"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("test").info("header %s in %r", secret, [secret])
+    assert "hunter2" not in caplog.text
+    error = ValueError(f"bad header {secret}")
+    assert "hunter2" not in str(error)
+    assert not hasattr(secret, "__dict__")  # no vars() leak either
+    assert secret.reveal() == "hunter2-token"
+
+
+def test_secret_pickles_round_trip_and_compares_by_value():
+    secret = Secret("hunter2-token")
+    copy = pickle.loads(pickle.dumps(secret))
+    assert copy == secret
+    assert copy is not secret
+    assert copy.reveal() == "hunter2-token"
+    assert hash(copy) == hash(secret)
+    assert secret != Secret("other")
+    assert secret != "hunter2-token"  # never equal to the plain string it hides
+    assert len({secret, copy}) == 1
+
+
+# --- the Endpoint base class ---------------------------------------------------------------
+
+
+class EchoEndpoint(Endpoint):
+    name = "echo"
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
+        return body
+
+    def client_key(self) -> Hashable:
+        return ("echo",)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_endpoint_base_defaults():
+    endpoint = EchoEndpoint()
+    with endpoint as same:
+        assert same is endpoint
+        assert same.invoke(b"x", "text/csv", "text/csv") == b"x"
+    assert endpoint.closed == 1
+    endpoint.set_pool_size(4)
+    assert endpoint._pool_size == 10  # the default pool is never shrunk
+    endpoint.set_pool_size(32)
+    assert endpoint._pool_size == 32
+    with pytest.raises(NotImplementedError, match="EchoEndpoint cannot be saved"):
+        endpoint.to_spec()
+
+
+def test_endpoint_from_spec_refuses_unknown_kinds():
+    with pytest.raises(ValueError) as info:
+        endpoint_from_spec({"kind": "grpc", "options": {}})
+    assert str(info.value) == (
+        "unknown endpoint kind 'grpc' in saved spec; expected 'sagemaker' or 'http'"
+    )
