@@ -212,9 +212,12 @@ class ProtobufRequestRowSerializer(RequestRowSerializer):
             int(i): RowSerializationError("features are null", row_index=int(i), column=column)
             for i in np.flatnonzero(block.null)
         }
-        live = ~block.null
-        widths = block.sizes[live]
-        if not block.is_sparse.any() and (widths.size == 0 or (widths == widths[0]).all()):
+        widths = block.sizes[~block.null]
+        uniform = widths.size == 0 or (widths == widths[0]).all()
+        # null rows must hold no values for the one-matrix layout (Arrow lets a null struct
+        # keep child data; the per-row layout below reads through offsets and is immune)
+        packed = widths.size == 0 or int(block.offsets[-1]) == widths.size * int(widths[0])
+        if uniform and packed and not block.is_sparse.any():
             return _serialized_dense_block(block, errors)
         return _serialized_mixed_block(block, errors)
 

@@ -269,6 +269,17 @@ def test_batch_path_matches_row_path_on_uniform_dense_vectors():
     assert set(np.diff(result.offsets[:-1]).tolist()) == {64}
 
 
+@pytest.mark.parametrize(("offset", "length"), [(2, 3), (5, 4), (7, 2), (0, 0)])
+def test_sliced_batches_keep_their_own_rows(offset, length):
+    vectors = [Vectors.dense([i, i + 1.0]) for i in range(6)]
+    vectors += [Vectors.sparse(3, [1], [9.0]), None, Vectors.dense([5.0, 6.0])]
+    batch = vector_batch(vectors).slice(offset, length)
+    result = assert_batch_matches_rows(serializer, batch)
+    assert result.num_rows == length
+    if offset == 2:
+        assert result.row(0) == expected_request([2.0, 3.0])
+
+
 def _df_batches(spark, rows, schema):
     df = spark.createDataFrame(rows, schema).repartition(1)
     batches = df._collect_as_arrow()
