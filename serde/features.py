@@ -255,8 +255,15 @@ def features_from_row(value: object, row_index: int | None = None, column: str |
     if isinstance(value, DenseVector):
         values = np.asarray(value.values, dtype=np.float64)
     else:
+        items = list(value)
+        if any(v is None for v in items):
+            raise RowSerializationError(
+                "an array of features holds a null element; fill or drop nulls before scoring",
+                row_index=row_index,
+                column=column,
+            )
         try:
-            values = np.asarray(list(value), dtype=np.float64)
+            values = np.asarray(items, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise RowSerializationError(
                 f"features must be numbers, got {value!r:.80}", row_index=row_index, column=column
