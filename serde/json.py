@@ -59,6 +59,7 @@ from serde.features import NUMERIC_TYPES, features_from_batch, validate_features
 from serde.registry import register_deserializer, register_serializer
 
 __all__ = [
+    "INTEGER_RANGES",
     "JSON_CONTENT_TYPE",
     "InstanceWriter",
     "JSONColumnarRequestSerializer",
@@ -66,6 +67,7 @@ __all__ = [
     "JSONRequestRowSerializer",
     "PredictionReader",
     "decode_json",
+    "record_batch_from_columns",
 ]
 
 JSON_CONTENT_TYPE = "application/json"
@@ -518,7 +520,8 @@ def describe_json_value(value: Any) -> str:
     return type(value).__name__
 
 
-_INT_RANGES = {
+#: The values each integral Spark type holds: a result out of range is an error, not a wrap.
+INTEGER_RANGES = {
     ByteType: (-(2**7), 2**7 - 1),
     ShortType: (-(2**15), 2**15 - 1),
     IntegerType: (-(2**31), 2**31 - 1),
@@ -549,8 +552,8 @@ def _coercer(data_type: DataType, nullable: bool = True) -> Callable[[Any], Any]
             return null_or_fail(value)
 
         return to_float
-    if isinstance(data_type, tuple(_INT_RANGES)):
-        low, high = _INT_RANGES[type(data_type)]
+    if isinstance(data_type, tuple(INTEGER_RANGES)):
+        low, high = INTEGER_RANGES[type(data_type)]
 
         def to_int(value: Any) -> Any:
             kind = type(value)
@@ -738,11 +741,17 @@ class PredictionReader:
 
     def record_batch(self, columns: list[list]) -> pa.RecordBatch:
         """The columns as an Arrow batch of the schema."""
-        if any(_holds_vector(f.dataType) for f in self.schema.fields):
-            return record_batch_from_rows(list(zip(*columns)), self.schema)
-        arrow_schema = to_arrow_schema(self.schema)
-        arrays = [pa.array(c, type=f.type) for c, f in zip(columns, arrow_schema)]
-        return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
+        return record_batch_from_columns(columns, self.schema)
+
+
+def record_batch_from_columns(columns: list[list], schema: StructType) -> pa.RecordBatch:
+    """An Arrow batch of ``schema`` from one Python list per column (vectors as ML
+    vectors): one ``pa.array`` call per column unless a vector needs its struct layout."""
+    if any(_holds_vector(f.dataType) for f in schema.fields):
+        return record_batch_from_rows(list(zip(*columns)), schema)
+    arrow_schema = to_arrow_schema(schema)
+    arrays = [pa.array(c, type=f.type) for c, f in zip(columns, arrow_schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
 def _holds_vector(data_type: DataType) -> bool:
