@@ -182,3 +182,40 @@ def fault_proxy(moto_sagemaker_url):
     proxy = SageMakerFaultProxy(moto_sagemaker_url)
     yield proxy
     proxy.close()
+
+
+# --- a real Spark standalone cluster and a Spark Connect server (tests/spark_cluster.py) ---
+
+
+def _stopped_with_the_session(request, daemon):
+    """Starts ``daemon`` and stops it when the session ends, pass or fail (the harness also
+    stops it at interpreter exit, and ``scripts/spark_cluster.py down`` by pid files)."""
+    request.addfinalizer(daemon.stop)
+    return daemon.start()
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(request, tmp_path_factory):
+    """Master + 2 workers (1 core, 1 GiB each) on 127.0.0.1 for this test session."""
+    from spark_cluster import DEFAULT_ROOT, StandaloneCluster
+
+    cluster = StandaloneCluster(DEFAULT_ROOT / f"pytest-{os.getpid()}" / "cluster")
+    return _stopped_with_the_session(request, cluster)
+
+
+@pytest.fixture(scope="session")
+def spark_connect_server(request):
+    """A Spark Connect server in its own JVM (local[2] inside) on 127.0.0.1."""
+    from spark_cluster import DEFAULT_ROOT, ConnectServer
+
+    server = ConnectServer(DEFAULT_ROOT / f"pytest-{os.getpid()}" / "connect")
+    return _stopped_with_the_session(request, server)
+
+
+@pytest.fixture(scope="session")
+def local_host(tmp_path_factory):
+    """One local endpoint host (SageMaker control plane + runtime) for the whole run."""
+    from endpoints.local import LocalEndpointHost
+
+    with LocalEndpointHost(s3_root=tmp_path_factory.mktemp("local-host-s3")) as host:
+        yield host

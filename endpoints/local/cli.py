@@ -1,0 +1,96 @@
+"""``endpoints-local``: run the local endpoint host (``serve``) or one model behind the
+SageMaker container contract (``container``).
+
+``--port 0`` picks a free port; the first line on stdout is always
+``endpoints-local listening on http://HOST:PORT`` so scripts can parse it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+CONTAINER_ENDPOINT = "model"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="endpoints-local",
+        description="A local SageMaker-compatible endpoint host (127.0.0.1 by default).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def common(sub: argparse.ArgumentParser, default_port: int) -> None:
+        sub.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
+        sub.add_argument("--port", type=int, default=default_port, help="0 picks a free port")
+        sub.add_argument(
+            "--log-level",
+            default="info",
+            choices=["debug", "info", "warning", "error"],
+            help="debug logs one line per request (never headers)",
+        )
+
+    serve = commands.add_parser("serve", help="SageMaker control plane + runtime + TF Serving")
+    common(serve, 8080)
+    serve.add_argument("--s3-root", type=Path, help="s3://bucket/key reads <s3-root>/bucket/key")
+    serve.add_argument("--s3-endpoint-url", help="fetch s3:// artifacts from this S3 server")
+    serve.add_argument("--state-dir", type=Path, help="persist resources here across restarts")
+    serve.add_argument("--region", default="us-east-1")
+
+    container = commands.add_parser("container", help="one model on /ping and /invocations")
+    common(container, 8080)
+    container.add_argument("--model", required=True, help="model directory, file or URL")
+    container.add_argument("--runtime", choices=["onnx", "tensorflow", "python"])
+    container.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="container variable"
+    )
+    return parser
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from endpoints.local.server import LocalEndpointHost
+
+    if args.command == "serve":
+        host = LocalEndpointHost(
+            s3_root=args.s3_root,
+            state_dir=args.state_dir,
+            s3_endpoint_url=args.s3_endpoint_url,
+            region=args.region,
+            port=args.port,
+            host=args.host,
+        )
+    else:
+        environment = dict(item.split("=", 1) for item in args.env)
+        host = LocalEndpointHost(
+            port=args.port, host=args.host, container_endpoint=CONTAINER_ENDPOINT
+        )
+        try:
+            host.deploy_local(CONTAINER_ENDPOINT, args.model, args.runtime, environment)
+        except Exception as exc:
+            host.stop()
+            print(f"endpoints-local: cannot load {args.model}: {exc}", file=sys.stderr)
+            return 2
+    print(f"endpoints-local listening on {host.url}", flush=True)
+    try:
+        _wait_for_signal()
+    finally:
+        host.stop()
+    return 0

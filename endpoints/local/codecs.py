@@ -1,0 +1,380 @@
+"""Request and response bodies: bytes in a content type ⇄ model inputs and outputs.
+
+A request decodes to a :class:`ModelInput` — a 2-D float64 array (rows x features) or a
+dict of named arrays, plus its row count — and the model's outputs (an ordered dict of
+arrays whose first dimension is the row count) encode to the ``Accept`` type. Bad bodies
+raise :class:`~endpoints.local.errors.BadInput` with what was expected and what came.
+
+CSV is the hot path: large bodies are parsed by Arrow's multi-threaded CSV reader in one
+call, never line by line in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from endpoints.local.errors import ApiError, BadInput
+
+__all__ = [
+    "CONTENT_TYPES",
+    "ModelInput",
+    "Outputs",
+    "decode_csv",
+    "decode_request",
+    "encode_response",
+    "malformed_body",
+    "normalize_media_type",
+    "resolve_accept",
+]
+
+CSV = "text/csv"
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+LIBSVM = "text/libsvm"
+RECORDIO_PROTOBUF = "application/x-recordio-protobuf"
+CONTENT_TYPES = (CSV, JSON, JSONLINES, LIBSVM, RECORDIO_PROTOBUF)
+
+_ALIASES = {
+    "text/x-csv": CSV,
+    "application/csv": CSV,
+    "application/jsonl": JSONLINES,
+    "application/x-jsonlines": JSONLINES,
+    "application/json-lines": JSONLINES,
+    "text/x-libsvm": LIBSVM,
+    "application/x-libsvm": LIBSVM,
+}
+_SMALL_CSV_BYTES = 16 * 1024
+
+Outputs = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """A decoded request: ``data`` is a 2-D array or a dict of named arrays.
+
+    ``columnar`` is set for TF Serving's ``{"inputs": ...}`` form, answered with
+    ``{"outputs": ...}``.
+    """
+
+    data: np.ndarray | dict[str, np.ndarray]
+    rows: int
+    columnar: bool = False
+
+
+def normalize_media_type(value: str | None) -> str | None:
+    """``"Text/CSV; charset=utf-8"`` → ``"text/csv"``; aliases map to the canonical name."""
+    if not value:
+        return None
+    media = value.split(";", 1)[0].strip().lower()
+    return _ALIASES.get(media, media)
+
+
+def resolve_accept(accept: str | None, content_type: str) -> str:
+    """The response type: ``Accept`` if given and concrete, else the request's own type."""
+    media = normalize_media_type(accept)
+    if media is None or media in ("*/*", "*"):
+        return content_type
+    # a list like "text/csv, application/json": the first one we speak wins
+    for part in (accept or "").split(","):
+        candidate = normalize_media_type(part)
+        if candidate in CONTENT_TYPES:
+            return candidate
+    raise ApiError(
+        406 if media else 400,
+        "ValidationError",
+        f"Accept {accept!r} is not supported; expected one of {', '.join(CONTENT_TYPES)}.",
+    )
+
+
+# ---------------------------------------------------------------------------------- decoding
+
+
+def decode_csv(body: bytes) -> np.ndarray:
+    """Rows of numbers → a 2-D float64 array; every row must have the same width."""
+    text = body.strip()
+    if not text:
+        raise BadInput("Expected CSV rows of numbers in the request body, got an empty body.")
+    if len(text) <= _SMALL_CSV_BYTES:
+        return _decode_small_csv(text)
+    return _decode_large_csv(text)
+
+
+def _decode_small_csv(text: bytes) -> np.ndarray:
+    lines = [line for line in text.replace(b"\r", b"").split(b"\n") if line]
+    width = lines[0].count(b",") + 1
+    for number, line in enumerate(lines, start=1):
+        if line.count(b",") + 1 != width:
+            raise BadInput(
+                f"CSV row {number} has {line.count(b',') + 1} values, expected {width} like "
+                "row 1; send rows of equal width."
+            )
+    tokens = b",".join(lines).split(b",")
+    try:
+        values = np.array(tokens, dtype=np.float64)
+    except ValueError as exc:
+        raise BadInput(f"CSV values must be numbers: {exc}.") from None
+    return values.reshape(len(lines), width)
+
+
+def _decode_large_csv(text: bytes) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    first_end = text.find(b"\n")
+    width = (text if first_end < 0 else text[:first_end]).count(b",") + 1
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, block_size=1 << 22),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"f{i}": pa.float64() for i in range(width)}
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise BadInput(f"CSV body does not parse as rows of {width} numbers: {exc}.") from None
+    if any(column.null_count for column in table.columns):
+        raise BadInput("CSV body has an empty value; every field must be a number.")
+    return np.column_stack([column.to_numpy() for column in table.columns])
+
+
+def _as_array(value: Any, what: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:
+        raise BadInput(f"{what} must be a rectangular list of numbers: {exc}.") from None
+    if array.dtype == object:
+        raise BadInput(f"{what} must be a rectangular list of numbers, got ragged or mixed data.")
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float64, copy=False)
+    return array
+
+
+def _instances(items: Any, what: str) -> ModelInput:
+    if not isinstance(items, list) or not items:
+        raise BadInput(f"{what} must be a non-empty list, got {type(items).__name__}.")
+    if isinstance(items[0], dict):
+        names = list(items[0])
+        try:
+            named = {n: _as_array([item[n] for item in items], f"input {n!r}") for n in names}
+        except (KeyError, TypeError):
+            raise BadInput(
+                f"every object in {what} must have the keys {names} of the first one."
+            ) from None
+        return ModelInput(named, len(items))
+    array = _as_array(items, what)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    return ModelInput(array, len(items))
+
+
+def _columnar(inputs: Any) -> ModelInput:
+    if isinstance(inputs, dict):
+        if not inputs:
+            raise BadInput('"inputs" must name at least one input.')
+        named = {n: _as_array(v, f"input {n!r}") for n, v in inputs.items()}
+        counts = {n: (a.shape[0] if a.ndim else 1) for n, a in named.items()}
+        if len(set(counts.values())) != 1:
+            raise BadInput(f'every input in "inputs" must have the same length, got {counts}.')
+        return ModelInput(named, next(iter(counts.values())), columnar=True)
+    array = _as_array(inputs, '"inputs"')
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    return ModelInput(array, array.shape[0], columnar=True)
+
+
+def decode_json(body: bytes) -> ModelInput:
+    """TF Serving's request forms (``instances`` rows or ``inputs`` columns) or a bare list."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadInput(f"Request body is not valid JSON: {exc}.") from None
+    if isinstance(payload, list):
+        return _instances(payload, "the JSON list")
+    if isinstance(payload, dict):
+        if "instances" in payload:
+            return _instances(payload["instances"], '"instances"')
+        if "inputs" in payload:
+            return _columnar(payload["inputs"])
+    raise BadInput(
+        'Expected a JSON object {"instances": [...]} (rows) or {"inputs": ...} (columns), '
+        f"got {type(payload).__name__}"
+        + (f" with keys {sorted(payload)[:5]}." if isinstance(payload, dict) else ".")
+    )
+
+
+def decode_jsonlines(body: bytes) -> ModelInput:
+    """One JSON value per line: a list of numbers, an object of named inputs, or a number."""
+    items = []
+    for number, line in enumerate(body.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise BadInput(f"JSON Lines line {number} is not valid JSON: {exc}.") from None
+    if not items:
+        raise BadInput("Expected one JSON value per line, got an empty body.")
+    return _instances(items, "the JSON lines")
+
+
+def decode_libsvm(body: bytes, width: int | None = None) -> ModelInput:
+    """``[label] index:value ...`` lines (1-based indices) → a dense 2-D array.
+
+    The width is the model's input width when known, else the largest index seen.
+    """
+    rows: list[tuple[list[int], list[float]]] = []
+    widest = 0
+    for number, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        if ":" not in tokens[0]:
+            tokens = tokens[1:]  # a label: not a feature
+        indices, values = [], []
+        try:
+            for token in tokens:
+                index, value = token.split(":", 1)
+                indices.append(int(index) - 1)
+                values.append(float(value))
+        except ValueError:
+            raise BadInput(
+                f"LibSVM line {number} is not '[label] index:value ...' with 1-based integer "
+                f"indices: {line[:80]!r}."
+            ) from None
+        if indices and min(indices) < 0:
+            raise BadInput(f"LibSVM line {number}: indices are 1-based, got index 0.")
+        widest = max(widest, max(indices, default=-1) + 1)
+        rows.append((indices, values))
+    if not rows:
+        raise BadInput("Expected LibSVM lines, got an empty body.")
+    width = max(width or 0, widest, 1)
+    dense = np.zeros((len(rows), width), dtype=np.float64)
+    for r, (indices, values) in enumerate(rows):
+        dense[r, indices] = values
+    return ModelInput(dense, len(rows))
+
+
+def decode_recordio_protobuf(body: bytes) -> ModelInput:
+    """RecordIO-framed aialgs Records (``features`` tensor, dense or sparse) → 2-D array."""
+    from endpoints.local.protobuf_codec import decode_records
+
+    return ModelInput(*decode_records(body))
+
+
+def decode_request(body: bytes, content_type: str, width: int | None = None) -> ModelInput:
+    """Decode ``body`` in ``content_type`` (already normalized)."""
+    if content_type == CSV:
+        array = decode_csv(body)
+        return ModelInput(array, array.shape[0])
+    if content_type == JSON:
+        return decode_json(body)
+    if content_type == JSONLINES:
+        return decode_jsonlines(body)
+    if content_type == LIBSVM:
+        return decode_libsvm(body, width)
+    if content_type == RECORDIO_PROTOBUF:
+        return decode_recordio_protobuf(body)
+    raise ApiError(
+        415,
+        "ValidationError",
+        f"Content-Type {content_type!r} is not supported; expected one of "
+        f"{', '.join(CONTENT_TYPES)}.",
+    )
+
+
+# ---------------------------------------------------------------------------------- encoding
+
+
+def _columns_as_strings(outputs: Outputs, rows: int) -> list[list[str]]:
+    columns: list[list[str]] = []
+    for array in outputs.values():
+        matrix = array.reshape(rows, -1) if rows else array.reshape(0, -1)
+        for j in range(matrix.shape[1]):
+            columns.append(list(map(str, matrix[:, j].tolist())))
+    return columns
+
+
+def encode_csv(outputs: Outputs, rows: int) -> bytes:
+    """One line per row; the row's output values comma-joined (outputs in order)."""
+    columns = _columns_as_strings(outputs, rows)
+    if len(columns) == 1:
+        return "\n".join(columns[0]).encode()
+    return "\n".join(map(",".join, zip(*columns))).encode()
+
+
+def _per_row(outputs: Outputs, rows: int) -> list[Any]:
+    """Python values per row: a single output gives its values, several give objects."""
+    if len(outputs) == 1:
+        return next(iter(outputs.values())).tolist()
+    lists = {name: array.tolist() for name, array in outputs.items()}
+    return [{name: values[i] for name, values in lists.items()} for i in range(rows)]
+
+
+def encode_json(outputs: Outputs, rows: int, columnar: bool) -> bytes:
+    """``{"predictions": [...]}`` (rows) or ``{"outputs": ...}`` (columns), like TF Serving."""
+    if columnar:
+        if len(outputs) == 1:
+            value: Any = next(iter(outputs.values())).tolist()
+        else:
+            value = {name: array.tolist() for name, array in outputs.items()}
+        return orjson.dumps({"outputs": value})
+    if len(outputs) == 1:
+        array = np.ascontiguousarray(next(iter(outputs.values())))
+        if array.dtype.kind in "biuf":
+            return orjson.dumps({"predictions": array}, option=orjson.OPT_SERIALIZE_NUMPY)
+    return orjson.dumps({"predictions": _per_row(outputs, rows)})
+
+
+def encode_jsonlines(outputs: Outputs, rows: int) -> bytes:
+    return b"\n".join(map(orjson.dumps, _per_row(outputs, rows)))
+
+
+def encode_libsvm(outputs: Outputs, rows: int) -> bytes:
+    """``label [index:value ...]`` per row: the first output value is the label (the score),
+    any further values follow as 1-based features, as SageMaker's LibSVM responses do."""
+    matrix = np.hstack([a.reshape(rows, -1).astype(np.float64) for a in outputs.values()])
+    lines = []
+    for row in matrix.tolist():
+        features = " ".join(f"{i}:{v}" for i, v in enumerate(row[1:], start=1))
+        lines.append(f"{row[0]} {features}".rstrip())
+    return "\n".join(lines).encode()
+
+
+def encode_recordio_protobuf(outputs: Outputs, rows: int) -> bytes:
+    from endpoints.local.protobuf_codec import encode_records
+
+    return encode_records(outputs, rows)
+
+
+_ENCODERS: dict[str, Callable[[Outputs, int], bytes]] = {
+    CSV: encode_csv,
+    JSONLINES: encode_jsonlines,
+    LIBSVM: encode_libsvm,
+    RECORDIO_PROTOBUF: encode_recordio_protobuf,
+}
+
+
+def encode_response(outputs: Outputs, rows: int, accept: str, columnar: bool = False) -> bytes:
+    """Encode ``outputs`` (each with ``rows`` leading entries) in ``accept``."""
+    if accept == JSON:
+        return encode_json(outputs, rows, columnar)
+    return _ENCODERS[accept](outputs, rows)
+
+
+_MALFORMED = {
+    CSV: b"0.5,not-a-number\n\x00garbage",
+    JSON: b'{"predictions": [0.5, ',
+    JSONLINES: b'{"broken": \n',
+    LIBSVM: b"x:y:z is not libsvm\n",
+    RECORDIO_PROTOBUF: b"\x00\x01\x02not a recordio record",
+}
+
+
+def malformed_body(accept: str) -> bytes:
+    """A body that does not parse in ``accept`` (the ``malformed_rate`` fault)."""
+    return _MALFORMED.get(accept, b"\x00malformed")

@@ -1,0 +1,106 @@
+"""The control plane's resources (models, endpoint configs, endpoints, tags, training jobs)
+and their persistence to ``<state_dir>/state.json``.
+
+Records are plain JSON-able dicts in the shape DescribeX returns them (timestamps as epoch
+seconds), so persistence is one ``json.dump`` and Describe is a copy. Every mutation goes
+through :meth:`ResourceStore.transaction`, which holds the lock and saves on exit.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ACCOUNT_ID", "ResourceStore", "arn_for"]
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT_ID = "123456789012"
+KINDS = ("models", "endpoint_configs", "endpoints", "training_jobs")
+_ARN_KIND = {
+    "models": "model",
+    "endpoint_configs": "endpoint-config",
+    "endpoints": "endpoint",
+    "training_jobs": "training-job",
+}
+
+
+def arn_for(kind: str, name: str, region: str) -> str:
+    """AWS's ARN for a SageMaker resource; AWS lowercases the name in ARNs."""
+    return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:{_ARN_KIND[kind]}/{name.lower()}"
+
+
+class ResourceStore:
+    """Resources by kind and name, plus tags by ARN; optionally saved to ``state_dir``."""
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        self.state_dir = Path(state_dir) if state_dir is not None else None
+        self._lock = threading.RLock()
+        self.resources: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
+        self.tags: dict[str, list[dict[str, str]]] = {}
+        if self.state_dir is not None:
+            self._load()
+
+    @property
+    def path(self) -> Path | None:
+        return self.state_dir / "state.json" if self.state_dir is not None else None
+
+    def _load(self) -> None:
+        path = self.path
+        assert path is not None
+        if not path.exists():
+            return
+        data = json.loads(path.read_text())
+        for kind in KINDS:
+            self.resources[kind] = data.get(kind, {})
+        self.tags = data.get("tags", {})
+        logger.info("loaded state from %s", path)
+
+    def _save(self) -> None:
+        path = self.path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({**self.resources, "tags": self.tags}, indent=1))
+        os.replace(tmp, path)  # atomic: a crash never leaves half a file
+
+    @contextmanager
+    def transaction(self) -> Iterator[ResourceStore]:
+        """Hold the lock for a read-modify-write, then persist."""
+        with self._lock:
+            yield self
+            self._save()
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            record = self.resources[kind].get(name)
+            return copy.deepcopy(record) if record is not None else None
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self.resources[kind].values()))
+
+    def find_arn(self, arn: str) -> bool:
+        with self._lock:
+            return any(
+                record.get(_arn_key(kind)) == arn
+                for kind in KINDS
+                for record in self.resources[kind].values()
+            )
+
+
+def _arn_key(kind: str) -> str:
+    return {
+        "models": "ModelArn",
+        "endpoint_configs": "EndpointConfigArn",
+        "endpoints": "EndpointArn",
+        "training_jobs": "TrainingJobArn",
+    }[kind]
