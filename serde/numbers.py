@@ -114,6 +114,8 @@ def format_double_rows(
     offsets = np.zeros(rows + 1, dtype=np.int64)
     if rows == 0:
         return b"", offsets
+    if width and len(separator) == 1 and len(row_end) == 1:
+        return _format_single_byte_rows(matrix, separator, row_end)
     raw = _spell_non_finite(orjson.dumps(matrix, option=_NUMPY), matrix)
     if width == 0:
         lengths = np.zeros(rows, dtype=np.int64)
@@ -129,6 +131,30 @@ def format_double_rows(
     data = inner.replace(b"]" + separator + b"[", row_end) + row_end
     np.cumsum(lengths + len(row_end), out=offsets[1:])
     return data, offsets
+
+
+def _format_single_byte_rows(
+    matrix: np.ndarray, separator: bytes, row_end: bytes
+) -> tuple[bytes, np.ndarray]:
+    """The common case (CSV): the matrix formatted flat (``[a,b,c,d]``), then every
+    ``width``-th comma overwritten in place by the row end — no bytes move, which is
+    several times faster than replacing ``],[``."""
+    rows, width = matrix.shape
+    flat = matrix.reshape(-1)
+    buf = np.frombuffer(
+        _spell_non_finite(orjson.dumps(flat, option=_NUMPY), flat), dtype=np.uint8
+    ).copy()
+    commas = np.flatnonzero(buf == _COMMA)
+    ends = np.empty(rows, dtype=np.int64)
+    ends[:-1] = commas[width - 1 :: width]
+    ends[-1] = buf.size - 1  # the closing "]"
+    buf[ends] = row_end[0]
+    if separator != b",":
+        buf[commas] = separator[0]
+        buf[ends] = row_end[0]
+    offsets = np.zeros(rows + 1, dtype=np.int64)
+    offsets[1:] = ends  # data starts after "[", and each row includes its end byte
+    return buf[1:].tobytes(), offsets
 
 
 def double_tokens(values: np.ndarray) -> pa.StringArray:
