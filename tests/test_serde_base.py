@@ -393,7 +393,7 @@ def test_map_in_arrow_takes_batches_built_by_record_batch_from_rows(spark):
                 rows.append((row.id, projection, [row.id, 0], point, {"s": 0.5}, at))
             yield record_batch_from_rows(rows, result_schema)
 
-    out = spark.range(6).repartition(2).mapInArrow(score, result_schema).orderBy("id").collect()
+    out = sorted(spark.range(0, 6, numPartitions=2).mapInArrow(score, result_schema).collect())
     assert [r.projection for r in out] == [
         None,
         DenseVector([1.0, -1.0]),
