@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
 from endpoints.local.deployments import EndpointManager
 from endpoints.local.errors import ApiError
-from endpoints.local.state import ResourceStore, arn_for
+from endpoints.local.state import ResourceStore, arn_for, now
 
 __all__ = ["ControlPlane"]
 
@@ -149,7 +148,7 @@ class ControlPlane:
             record: dict[str, Any] = {
                 "ModelName": name,
                 "ModelArn": arn,
-                "CreationTime": time.time(),
+                "CreationTime": now(),
                 "ExecutionRoleArn": params.get("ExecutionRoleArn", ""),
                 "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False)),
             }
@@ -209,7 +208,7 @@ class ControlPlane:
                 "EndpointConfigName": name,
                 "EndpointConfigArn": arn,
                 "ProductionVariants": variants,
-                "CreationTime": time.time(),
+                "CreationTime": now(),
                 "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False)),
             }
             for optional in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig"):
@@ -255,14 +254,14 @@ class ControlPlane:
             if config_name not in store.resources["endpoint_configs"]:
                 raise self._missing("endpoint configuration", "endpoint_configs", config_name)
             arn = self.arn("endpoints", name)
-            now = time.time()
+            stamp = now()
             store.resources["endpoints"][name] = {
                 "EndpointName": name,
                 "EndpointArn": arn,
                 "EndpointConfigName": config_name,
                 "EndpointStatus": "Creating",
-                "CreationTime": now,
-                "LastModifiedTime": now,
+                "CreationTime": stamp,
+                "LastModifiedTime": stamp,
             }
             self._tag_on_create(arn, params.get("Tags"))
             self.manager.schedule_create(name, config_name)
@@ -315,7 +314,7 @@ class ControlPlane:
                 raise self._missing("endpoint configuration", "endpoint_configs", config_name)
             was_failed = record["EndpointStatus"] == "Failed"
             record["EndpointStatus"] = "Updating"
-            record["LastModifiedTime"] = time.time()
+            record["LastModifiedTime"] = now()
             if was_failed:
                 self.manager.schedule_create(name, config_name)
             else:
@@ -364,7 +363,7 @@ class ControlPlane:
         self, name: str, model_data_url: str, image: str | None = None, **extra: Any
     ) -> dict[str, Any]:
         """Record a Completed training job whose artifact is ``model_data_url``."""
-        now = time.time()
+        stamp = now()
         record = {
             "TrainingJobName": name,
             "TrainingJobArn": self.arn("training_jobs", name),
@@ -374,10 +373,10 @@ class ControlPlane:
             "AlgorithmSpecification": {"TrainingImage": image or "", "TrainingInputMode": "File"},
             "RoleArn": "arn:aws:iam::123456789012:role/local",
             "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
-            "CreationTime": now,
-            "TrainingStartTime": now,
-            "TrainingEndTime": now,
-            "LastModifiedTime": now,
+            "CreationTime": stamp,
+            "TrainingStartTime": stamp,
+            "TrainingEndTime": stamp,
+            "LastModifiedTime": stamp,
             **extra,
         }
         with self.store.transaction() as store:

@@ -19,7 +19,7 @@ from typing import Any
 from endpoints.local.artifacts import ArtifactStore
 from endpoints.local.errors import LocalHostError
 from endpoints.local.runtimes import ModelRuntime, load_runtime
-from endpoints.local.state import ResourceStore
+from endpoints.local.state import ResourceStore, now
 
 __all__ = ["EndpointManager", "LiveModel", "load_container"]
 
@@ -132,15 +132,15 @@ class EndpointManager:
                 if live is not None:
                     live.runtime.close()  # deleted or superseded while loading
                 return
-            now = time.time()
-            record["LastModifiedTime"] = now
+            stamp = now()
+            record["LastModifiedTime"] = stamp
             if failure is None and live is not None:
                 old = self._live.get(name)
                 self._live[name] = live  # the atomic swap
                 record["EndpointStatus"] = "InService"
                 record["EndpointConfigName"] = config_name
                 record.pop("FailureReason", None)
-                record["ProductionVariants"] = [self._variant_summary(live, now)]
+                record["ProductionVariants"] = [self._variant_summary(live, stamp)]
                 if old is not None and old is not live:
                     old.runtime.close()
             elif update and name in self._live:

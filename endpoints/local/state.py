@@ -13,12 +13,13 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ACCOUNT_ID", "ResourceStore", "arn_for"]
+__all__ = ["ACCOUNT_ID", "ResourceStore", "arn_for", "now"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,12 @@ _ARN_KIND = {
     "endpoints": "endpoint",
     "training_jobs": "training-job",
 }
+
+
+def now() -> float:
+    """Epoch seconds at millisecond precision, as AWS stores and botocore sends them (so a
+    time read back from Describe compares equal when sent in a filter)."""
+    return round(time.time(), 3)
 
 
 def arn_for(kind: str, name: str, region: str) -> str:
