@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
+from serde.batching import RequestBatchIterator, RequestBody, RowFailure
 from serde.errors import (
     ResponseParseError,
     RowSerializationError,
@@ -66,9 +67,12 @@ def __getattr__(name: str) -> Any:
 
 __all__ = sorted(
     [
+        "RequestBatchIterator",
+        "RequestBody",
         "RequestRowSerializer",
         "ResponseParseError",
         "ResponseRowDeserializer",
+        "RowFailure",
         "RowSerializationError",
         "RowTooLargeError",
         "SchemaValidationError",

@@ -139,8 +139,9 @@ class FeatureBlock:
         return row
 
 
-def _list_block(array: pa.Array, sparse_mask=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(values, offsets, null) of a list<number> array; nulls have zero length."""
+def _list_block(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, offsets, null) of a list<number> array; null rows have zero length, and a
+    row holding a null element counts as null."""
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     null = np.asarray(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -149,9 +150,13 @@ def _list_block(array: pa.Array, sparse_mask=None) -> tuple[np.ndarray, np.ndarr
     offsets = np.asarray(array.offsets.to_numpy(), dtype=np.int64)
     flat = array.flatten()
     if flat.null_count:
-        raise RowSerializationError(
-            "an array of features holds a null element; fill or drop nulls before scoring"
-        )
+        # a row with a null element cannot be sent; it is reported like a null row, by the
+        # writers, so the rest of the batch still goes out
+        parents = np.asarray(pc.list_parent_indices(array).to_numpy(zero_copy_only=False))
+        element_null = np.asarray(flat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+        null = null.copy()
+        null[parents[element_null]] = True
+        flat = pc.fill_null(flat, 0)
     values = np.asarray(flat.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
     offsets = offsets - offsets[0]
     return values, offsets, null
