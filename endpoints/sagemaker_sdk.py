@@ -1,0 +1,324 @@
+"""Optional bridges to the SageMaker Python SDK (the ``sagemaker`` extra: ``sagemaker-core``).
+
+* :func:`image_uri` — the ECR image of a framework's serving container, from the SDK's
+  bundled tables (no network, no AWS account needed).
+* :class:`SDKSerializerAdapter` / :class:`SDKDeserializerAdapter` — use an SDK serializer
+  (``CSVSerializer``, ``JSONSerializer``, ``JSONLinesSerializer``, ``NumpySerializer``...) or
+  deserializer (``JSONDeserializer``, ``CSVDeserializer``, ``NumpyDeserializer``...) as a
+  row SerDe, so code written for ``Predictor`` objects keeps its wire format in Spark.
+
+The SDK is imported only when one of these is used; ``import endpoints`` never needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.ml.linalg import DenseVector, SparseVector
+from pyspark.sql import Row
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    ByteType,
+    DataType,
+    DoubleType,
+    FloatType,
+    IntegerType,
+    LongType,
+    ShortType,
+    StringType,
+    StructType,
+)
+
+from serde.arrow_types import rows_from_record_batch
+from serde.base import RequestRowSerializer, ResponseRowDeserializer
+from serde.ddl import schema_from
+from serde.errors import ResponseParseError, RowSerializationError
+from serde.features import validate_features_schema
+from serde.numbers import parse_double, parse_int
+
+__all__ = ["SDKDeserializerAdapter", "SDKSerializerAdapter", "image_uri"]
+
+_INSTALL_HINT = "pip install 'endpoint-serde[sagemaker]'"
+
+
+def _sdk(module: str = "sagemaker.core") -> Any:
+    """Imports an SDK module, or explains which extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"endpoints.sagemaker_sdk needs the SageMaker SDK ({module} could not be "
+            f"imported: {exc}). Install it with: {_INSTALL_HINT}"
+        ) from exc
+
+
+def image_uri(
+    framework: str = "tensorflow",
+    framework_version: str = "2.16",
+    *,
+    region: str | None = None,
+    instance_type: str = "ml.m5.large",
+    image_scope: str = "inference",
+    py_version: str | None = None,
+) -> str:
+    """The serving image for ``framework`` in ``region`` (default: boto3's region).
+
+    >>> image_uri("tensorflow", "2.16", region="us-east-1")  # doctest: +SKIP
+    '763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu'
+    """
+    image_uris = _sdk("sagemaker.core.image_uris")
+    if region is None:
+        import boto3
+
+        region = boto3.session.Session().region_name
+        if not region:
+            raise ValueError(
+                "image_uri: no region given and boto3 has none; pass region='us-east-1' "
+                "(or set AWS_DEFAULT_REGION)"
+            )
+    try:
+        return image_uris.retrieve(
+            framework,
+            region=region,
+            version=framework_version,
+            py_version=py_version,
+            instance_type=instance_type,
+            image_scope=image_scope,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"image_uri: the SageMaker SDK has no {image_scope} image for {framework} "
+            f"{framework_version} on {instance_type} in {region}: {exc}"
+        ) from exc
+
+
+# -- serializer ---------------------------------------------------------------------------
+
+#: How rows of each row-separable SDK format join into one body (prefix, separator, suffix),
+#: matching what the SDK itself writes for a list of rows; and whether one row is written as
+#: ``serialize([row])`` (JSON Lines writes one line per element) or ``serialize(row)``.
+_ROW_FRAMING = {
+    "CSVSerializer": ((b"", b"\n", b""), False),
+    "JSONSerializer": ((b"[", b", ", b"]"), False),  # json.dumps separates items with ", "
+    "JSONLinesSerializer": ((b"", b"\n", b""), True),
+}
+
+
+class SDKSerializerAdapter(RequestRowSerializer):
+    """A SageMaker SDK serializer used as a :class:`~serde.base.RequestRowSerializer`.
+
+    Each row's features (an ML vector, an ``array<number>`` column, or a list of numeric
+    columns) become one list of numbers. For CSV, JSON and JSON Lines serializers each row is
+    written by the SDK on its own and rows are joined as the SDK joins them, so bodies are
+    byte-identical to ``serializer.serialize(list_of_rows)``; any other serializer (NPY,
+    custom) is given the whole batch as a 2-D ``numpy`` array per request.
+
+    Args:
+        sdk_serializer: an instance of an SDK serializer (``CSVSerializer()``...).
+        features_column_name: the features column, or a list of scalar columns.
+    """
+
+    def __init__(
+        self, sdk_serializer: Any, features_column_name: str | Sequence[str] = "features"
+    ) -> None:
+        if not callable(getattr(sdk_serializer, "serialize", None)):
+            raise TypeError(
+                "sdk_serializer: expected a SageMaker SDK serializer (with serialize() and "
+                f"CONTENT_TYPE), got {type(sdk_serializer).__name__}"
+            )
+        self.sdk_serializer = sdk_serializer
+        self.features_column_name = features_column_name
+        self._columns = (
+            [features_column_name]
+            if isinstance(features_column_name, str)
+            else list(features_column_name)
+        )
+        self.content_type = str(sdk_serializer.CONTENT_TYPE)  # type: ignore[misc]
+        known = next(
+            (f for cls in type(sdk_serializer).__mro__ if (f := _ROW_FRAMING.get(cls.__name__))),
+            None,
+        )
+        self.row_separable = known is not None  # type: ignore[misc]
+        framing, self._wrap_row = known or ((b"", b"", b""), False)
+        self.body_prefix, self.row_separator, self.body_suffix = framing
+
+    def validate_schema(self, schema: StructType) -> None:
+        validate_features_schema(schema, self._columns, allow_scalar_columns=True)
+
+    def serialize_row(self, row: Row) -> bytes:
+        values = self._features(row)
+        if not self.row_separable:
+            return self._serialize(np.asarray([values]))
+        return self._serialize([values] if self._wrap_row else values)
+
+    def serialize_body(self, batch: pa.RecordBatch) -> bytes:
+        rows = [self._features(row) for row in rows_from_record_batch(batch, self._schema)]
+        return self._serialize(np.asarray(rows))
+
+    def _features(self, row: Row) -> list[Any]:
+        if len(self._columns) > 1:
+            values = [row[name] for name in self._columns]
+            for name, value in zip(self._columns, values):
+                if value is None:
+                    raise RowSerializationError("feature value is null", column=name)
+            return values
+        value = row[self._columns[0]]
+        if value is None:
+            raise RowSerializationError("features are null", column=self._columns[0])
+        if isinstance(value, (DenseVector, SparseVector)):
+            return value.toArray().tolist()
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        return [value]
+
+    def _serialize(self, data: Any) -> bytes:
+        out = self.sdk_serializer.serialize(data)
+        if isinstance(out, str):
+            return out.encode("utf-8")
+        if isinstance(out, (bytes, bytearray)):
+            return bytes(out)
+        raise TypeError(
+            f"{type(self.sdk_serializer).__name__}.serialize returned "
+            f"{type(out).__name__}; expected str or bytes to send as a request body"
+        )
+
+
+# -- deserializer -------------------------------------------------------------------------
+
+#: Keys that wrap the list of results in common JSON responses (TF Serving, many scripts).
+_RESULT_KEYS = ("predictions", "outputs", "results", "scores")
+
+
+class SDKDeserializerAdapter(ResponseRowDeserializer):
+    """A SageMaker SDK deserializer used as a :class:`~serde.base.ResponseRowDeserializer`.
+
+    The SDK object reads the body (``JSONDeserializer`` → Python objects, ``CSVDeserializer``
+    → lists of strings, ``NumpyDeserializer`` → an array); the adapter then finds one item
+    per row and converts it to ``schema``:
+
+    * a JSON object wrapping the list (``{"predictions": [...]}``) is unwrapped
+      (``results_key`` names the key; by default the single list-valued key, or one of
+      predictions / outputs / results / scores);
+    * an item that is an object gives the fields by name; a list gives them by position
+      (or, for a one-column array schema, the whole array); a scalar fills a one-column
+      schema;
+    * text values (CSV) are parsed as the field's type.
+
+    Args:
+        sdk_deserializer: an SDK deserializer instance.
+        schema: the result columns, a ``StructType`` or DDL (``"score double"``).
+        results_key: the key holding the results in a JSON object response.
+    """
+
+    def __init__(
+        self, sdk_deserializer: Any, schema: StructType | str, results_key: str | None = None
+    ) -> None:
+        if not callable(getattr(sdk_deserializer, "deserialize", None)):
+            raise TypeError(
+                "sdk_deserializer: expected a SageMaker SDK deserializer (with deserialize() "
+                f"and ACCEPT), got {type(sdk_deserializer).__name__}"
+            )
+        self.sdk_deserializer = sdk_deserializer
+        self._result_schema = schema_from(schema)
+        self.results_key = results_key
+        accept = sdk_deserializer.ACCEPT
+        self.accepts = str(accept if isinstance(accept, str) else accept[0])  # type: ignore[misc]
+
+    @property
+    def schema(self) -> StructType:
+        return self._result_schema
+
+    def deserialize_response(self, body: bytes) -> Iterable[tuple]:
+        try:
+            decoded = self.sdk_deserializer.deserialize(io.BytesIO(body), self.accepts)
+        except Exception as exc:  # the SDK raises whatever its parser raises
+            raise ResponseParseError(
+                f"{type(self.sdk_deserializer).__name__}: {exc}", body, self.accepts
+            ) from exc
+        items = self._items(decoded, body)
+        try:
+            return [self._row(item) for item in items]
+        except (TypeError, ValueError) as exc:
+            raise ResponseParseError(str(exc), body, self.accepts) from exc
+
+    def _items(self, decoded: Any, body: bytes) -> list[Any]:
+        if isinstance(decoded, np.ndarray):
+            decoded = decoded.tolist()
+        if isinstance(decoded, dict):
+            decoded = self._unwrap(decoded, body)
+        if not isinstance(decoded, list):
+            raise ResponseParseError(
+                f"expected a list of results (one per row), got {type(decoded).__name__}",
+                body,
+                self.accepts,
+            )
+        return decoded
+
+    def _unwrap(self, decoded: dict, body: bytes) -> Any:
+        if self.results_key is not None:
+            if self.results_key not in decoded:
+                raise ResponseParseError(
+                    f"expected key {self.results_key!r}, got keys {sorted(decoded)}",
+                    body,
+                    self.accepts,
+                )
+            return decoded[self.results_key]
+        lists = [k for k, v in decoded.items() if isinstance(v, list)]
+        known = [k for k in _RESULT_KEYS if k in decoded]
+        key = lists[0] if len(lists) == 1 else (known[0] if known else None)
+        if key is None:
+            raise ResponseParseError(
+                f"expected one list of results in the object, got keys {sorted(decoded)}; "
+                "pass results_key=",
+                body,
+                self.accepts,
+            )
+        return decoded[key]
+
+    def _row(self, item: Any) -> tuple:
+        fields = self._result_schema.fields
+        if isinstance(item, dict):
+            return tuple(_convert(item.get(f.name), f.dataType) for f in fields)
+        if len(fields) == 1:
+            only = fields[0].dataType
+            if isinstance(item, list) and not isinstance(only, ArrayType):
+                if len(item) != 1:
+                    raise ValueError(f"expected 1 value for {fields[0].name!r}, got {len(item)}")
+                item = item[0]
+            return (_convert(item, only),)
+        if not isinstance(item, list) or len(item) != len(fields):
+            got = f"{len(item)} values" if isinstance(item, list) else repr(item)
+            raise ValueError(
+                f"expected {len(fields)} values ({', '.join(self._result_schema.names)}), got {got}"
+            )
+        return tuple(_convert(v, f.dataType) for v, f in zip(item, fields))
+
+
+_INTEGRAL = (ByteType, ShortType, IntegerType, LongType)
+
+
+def _convert(value: Any, data_type: DataType) -> Any:
+    """``value`` as ``data_type`` wants it; text (from CSV) is parsed."""
+    if value is None:
+        return None
+    if isinstance(data_type, (DoubleType, FloatType)):
+        return parse_double(value) if isinstance(value, str) else float(value)
+    if isinstance(data_type, _INTEGRAL):
+        return parse_int(value) if isinstance(value, str) else int(value)
+    if isinstance(data_type, BooleanType):
+        if isinstance(value, str):
+            return value.strip().lower() in ("true", "1")
+        return bool(value)
+    if isinstance(data_type, StringType):
+        return value if isinstance(value, str) else str(value)
+    if isinstance(data_type, ArrayType):
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list for {data_type.simpleString()}, got {value!r}")
+        return [_convert(v, data_type.elementType) for v in value]
+    return value
