@@ -298,6 +298,9 @@ def test_metrics_endpoint_counts_requests_and_faults(host, http, runtime):
     assert count and int(count.group(1)) >= 1
     assert 'endpoints_local_request_seconds_bucket{endpoint="sum",le="+Inf"}' in text
     assert host.metrics()["requests"]["sum"]["200"] >= 1
+    http.request("POST", f"{host.url}/endpoints/random-name-1/invocations", body=b"1")
+    assert "random-name-1" not in host.metrics()["requests"]
+    assert host.metrics()["requests"]["_unknown"]["400"] >= 1
 
 
 # ------------------------------------------------------------------------------------ faults
@@ -445,3 +448,17 @@ def test_serve_from_the_cli_with_boto3(tmp_path_factory):
         assert sm.list_endpoints()["Endpoints"] == []
     finally:
         stop_cli(process)
+
+
+def test_host_starts_without_importing_tensorflow():
+    code = (
+        "import sys\n"
+        "from endpoints.local import LocalEndpointHost\n"
+        "with LocalEndpointHost() as host:\n"
+        "    assert host.port > 0\n"
+        "print('tensorflow' in sys.modules, 'onnxruntime' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False False"

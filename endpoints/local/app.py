@@ -96,6 +96,11 @@ class LocalHostApp:
         self.container_endpoint = container_endpoint
         self.control_faults: FaultInjector | None = None
 
+    def _label(self, name: str) -> str:
+        """The metrics label: the endpoint's name if it exists, so clients probing random
+        names cannot grow the label set without bound."""
+        return name if self.control.store.exists("endpoints", name) else "_unknown"
+
     def set_control_plane_faults(self, spec: FaultSpec | None) -> None:
         self.control_faults = FaultInjector(spec) if spec is not None else None
 
@@ -140,7 +145,8 @@ class LocalHostApp:
         if method == "POST":
             if path.startswith("/endpoints/") and path.endswith("/invocations"):
                 name = path[len("/endpoints/") : -len("/invocations")]
-                return name, await self._invoke(name, receive, headers, Surface.RUNTIME)
+                response = await self._invoke(name, receive, headers, Surface.RUNTIME)
+                return self._label(name), response
             if b"x-amz-target" in headers:
                 return "_control", await self._control(receive, headers)
             if path == "/invocations" and self.container_endpoint:
@@ -217,15 +223,16 @@ class LocalHostApp:
         if match is None:
             raise ApiError(404, "NotFound", f"Malformed TF Serving path {path!r}.")
         name, version, verb = match.groups()
+        label = self._label(name)
         if method == "GET" and verb is None:
-            return name, self._model_status(name, version)
+            return label, self._model_status(name, version)
         if method == "POST" and verb == "predict":
             headers = {
                 **headers,
                 b"content-type": b"application/json",
                 b"accept": b"application/json",
             }
-            return name, await self._invoke(name, receive, headers, Surface.PLAIN)
+            return label, await self._invoke(name, receive, headers, Surface.PLAIN)
         raise ApiError(
             400 if method == "POST" else 405,
             "BadRequest",

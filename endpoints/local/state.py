@@ -91,6 +91,10 @@ class ResourceStore:
             record = self.resources[kind].get(name)
             return copy.deepcopy(record) if record is not None else None
 
+    def exists(self, kind: str, name: str) -> bool:
+        """Cheap membership test for hot paths (no copy, no lock: dict lookups are atomic)."""
+        return name in self.resources[kind]
+
     def all(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(list(self.resources[kind].values()))
