@@ -291,7 +291,7 @@ class EndpointDeployer:
             if status == "InService":
                 return
             if status not in self.PENDING_STATUSES:
-                reason = description.get("FailureReason") or "no FailureReason given"
+                reason = (description.get("FailureReason") or "no FailureReason given").rstrip(".")
                 raise EndpointCreationError(
                     f"endpoint {endpoint_name!r} went {status}, expected InService: {reason}. "
                     f"{_cleanup_hint(created)}",

@@ -15,7 +15,7 @@ from endpoints.cleanup import SageMakerResourceCleanup
 from endpoints.errors import EndpointCreationError, HostingError
 from endpoints.hosting import EndpointDeployer
 from endpoints.naming import NamePolicy
-from endpoints.resources import RUN_ID_TAG
+from endpoints.resources import RUN_ID_TAG, CreatedResources
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
@@ -234,3 +234,140 @@ def test_bad_arguments_are_refused_before_any_call(fault_proxy, sagemaker_client
             MODEL_DATA, IMAGE, ROLE, "ml.m5.large", 1, tags={RUN_ID_TAG: "mine"}
         )
     assert sum(fault_proxy.hits.values()) == 0
+
+
+# -- the local endpoint host: real models, real status transitions ------------------------
+
+SUM_MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
+PYTHON_ENV = {"ENDPOINT_SERDE_RUNTIME": "python", "ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"}
+
+
+@pytest.fixture(scope="module")
+def lifecycle_host(tmp_path_factory):
+    from endpoints.local import LocalEndpointHost
+
+    s3_root = tmp_path_factory.mktemp("s3")
+    model_dir = s3_root / "bucket" / "models" / "sum"
+    model_dir.mkdir(parents=True)
+    (model_dir / "model.py").write_text(SUM_MODEL)
+    with LocalEndpointHost(s3_root=s3_root) as host:
+        yield host
+
+
+def deploy_local(host, prefix: str, model_data: str = "s3://bucket/models/sum/", deployer=None):
+    deployer = deployer or EndpointDeployer(host.sagemaker_client(), sleep=Sleeps())
+    return deployer.create_from_model_data(
+        model_data,
+        "local/python:1",
+        ROLE,
+        "ml.m5.large",
+        1,
+        model_environment_variables=PYTHON_ENV,
+        name_policy=NamePolicy(prefix),
+    )
+
+
+def names_on(client) -> set[str]:
+    return {e["EndpointName"] for e in client.list_endpoints()["Endpoints"]} | {
+        m["ModelName"] for m in client.list_models()["Models"]
+    }
+
+
+def test_local_host_deploy_serves_the_model_then_cleanup_removes_it(lifecycle_host):
+    sm = lifecycle_host.sagemaker_client()
+    created = deploy_local(lifecycle_host, "local-e2e")
+    assert sm.describe_endpoint(EndpointName=created.endpoint_name)["EndpointStatus"] == (
+        "InService"
+    )
+    answer = lifecycle_host.runtime_client().invoke_endpoint(
+        EndpointName=created.endpoint_name, Body=b"1,2\n3,4.5\n", ContentType="text/csv"
+    )
+    assert answer["Body"].read() == b"3.0\n7.5"
+    report = SageMakerResourceCleanup(sm, wait_for_endpoint_deletion=True).delete_resources(created)
+    assert len(report.deleted) == 3
+    assert created.endpoint_name not in names_on(sm)
+
+
+def test_bad_artifact_goes_failed_with_reason_and_created_list(lifecycle_host):
+    sm = lifecycle_host.sagemaker_client()
+    with pytest.raises(EndpointCreationError) as info:
+        deploy_local(lifecycle_host, "bad-artifact", model_data="s3://bucket/models/missing/")
+    created = info.value.created
+    name = created.endpoint_name
+    message = str(info.value)
+    assert message.startswith(
+        f"endpoint {name!r} went Failed, expected InService: Could not find ModelDataUrl "
+        "s3://bucket/models/missing/"
+    )
+    assert message.endswith(
+        f"Created so far: endpoint {name!r}, endpoint-config {name!r}, model {name!r} in "
+        "us-east-1; delete them with SageMakerResourceCleanup(client).delete_resources("
+        "error.created)."
+    )
+    assert sm.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Failed"
+    assert SageMakerResourceCleanup(sm).delete_resources(created).ok
+    assert name not in names_on(sm)
+
+
+def test_local_host_throttled_control_plane_deploys_and_cleans(lifecycle_host):
+    from endpoints.local import FaultSpec
+
+    sm = lifecycle_host.sagemaker_client()  # botocore retries off: we see every throttle
+    before = lifecycle_host.metrics()["faults_injected"].get("throttle", 0)
+    lifecycle_host.set_control_plane_faults(FaultSpec(throttle_rate=0.5, seed=1, max_faults=5))
+    try:
+        deployer = EndpointDeployer(sm, sleep=Sleeps())
+        created = deploy_local(lifecycle_host, "throttled-local", deployer=deployer)
+        cleanup = SageMakerResourceCleanup(sm, sleep=Sleeps())
+        report = cleanup.delete_resources(created)
+    finally:
+        lifecycle_host.set_control_plane_faults(None)
+    injected = sum(lifecycle_host.metrics()["faults_injected"].values()) - before
+    assert injected == 5
+    assert deployer.calls.retries + report.retries == 5
+    assert len(report.deleted) == 3
+    assert created.endpoint_name not in names_on(sm)
+
+
+def test_factories_create_score_and_clean_end_to_end(lifecycle_host, spark, tmp_path):
+    from endpoints.model import EndpointCreationPolicy, SageMakerModel
+    from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
+
+    sm = lifecycle_host.sagemaker_client()
+    lifecycle_host.register_training_job("tj-lifecycle", model_data_url="s3://bucket/models/sum/")
+    common = dict(
+        model_image="local/python:1",
+        model_execution_role_arn=ROLE,
+        endpoint_instance_type="ml.m5.large",
+        endpoint_initial_instance_count=1,
+        request_row_serializer=UnlabeledCSVRequestRowSerializer(),
+        response_row_deserializer=XGBoostCSVRowDeserializer(),
+        model_environment_variables=PYTHON_ENV,
+        endpoint_creation_policy=EndpointCreationPolicy.CREATE_ON_CONSTRUCT,
+        sagemaker_client=sm,
+        endpoint_url=lifecycle_host.url,
+        region="us-east-1",
+    )
+    from_s3 = SageMakerModel.from_model_s3_path(
+        "s3://bucket/models/sum/",
+        name_policy=NamePolicy("factory-s3"),
+        manifest_path=str(tmp_path / "run.json"),
+        **common,
+    )
+    from_job = SageMakerModel.from_training_job(
+        "tj-lifecycle", name_policy=NamePolicy("factory-job"), **common
+    )
+    df = spark.createDataFrame([(i, [float(i), 1.0]) for i in range(20)], ["id", "features"])
+    for model in (from_s3, from_job):
+        created = model.created_resources
+        assert created and len(created.refs()) == 3
+        rows = model.transform(df).orderBy("id").collect()
+        assert [r["prediction"] for r in rows] == [i + 1.0 for i in range(20)]
+    assert from_s3.created_resources.endpoint_name.startswith("factory-s3-")
+    assert from_job.created_resources.endpoint_name.startswith("factory-job-")
+    assert CreatedResources.read_manifest(tmp_path / "run.json") == from_s3.created_resources
+
+    cleanup = SageMakerResourceCleanup(sm)
+    for model in (from_s3, from_job):
+        assert len(cleanup.delete_resources(model.created_resources).deleted) == 3
+        assert model.created_resources.endpoint_name not in names_on(sm)
