@@ -615,8 +615,14 @@ class PredictionReader:
     ``output_mapping`` ``{output name: column}`` (by default the column's own name).
     """
 
-    def __init__(self, schema: StructType, output_mapping: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        schema: StructType,
+        output_mapping: Mapping[str, str] | None = None,
+        accepts: str = JSON_CONTENT_TYPE,
+    ) -> None:
         self.schema = schema
+        self.accepts = accepts
         output_mapping = dict(output_mapping or {})
         for output, column in output_mapping.items():
             if column not in schema.names:
@@ -644,7 +650,7 @@ class PredictionReader:
         return f"output {output!r}" + (f" (column {column!r})" if output != column else "")
 
     def _fail(self, reason: str, body: bytes | None) -> ResponseParseError:
-        return ResponseParseError(reason, body, JSON_CONTENT_TYPE)
+        return ResponseParseError(reason, body, self.accepts)
 
     def columns_from_items(
         self, items: list, body: bytes | None = None, what: str = "prediction"

@@ -74,7 +74,7 @@ class JSONLinesResponseRowDeserializer(ResponseRowDeserializer):
     ) -> None:
         self._result_schema = schema_from(schema)
         self.output_mapping = dict(output_mapping) if output_mapping else None
-        self._reader = PredictionReader(self._result_schema, output_mapping)
+        self._reader = PredictionReader(self._result_schema, output_mapping, self.accepts)
 
     @property
     def schema(self) -> StructType:
