@@ -20,13 +20,17 @@ from numbers import Real
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.ml.linalg import Vector
 from pyspark.sql import Row
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
 from serde.errors import ResponseParseError, RowSerializationError, SchemaValidationError
-from serde.features import FeatureBlock, features_from_batch, validate_features_schema
+from serde.features import (
+    FeatureBlock,
+    features_from_batch,
+    features_from_row,
+    validate_features_schema,
+)
 from serde.numbers import (
     double_tokens,
     format_double_bytes,
@@ -47,6 +51,8 @@ __all__ = [
 CSV_CONTENT_TYPE = "text/csv"
 
 _NULL_FEATURES = "features are null"
+#: features_from_row's wording; the tests check both paths say the same
+_NULL_ELEMENT = "an array of features holds a null element; fill or drop nulls before scoring"
 _NULL_VALUE = "value is null; fill or drop nulls before scoring"
 
 
@@ -103,12 +109,19 @@ def spread_offsets(live_offsets: np.ndarray, live: np.ndarray) -> np.ndarray:
 
 
 def null_feature_errors(
-    block: FeatureBlock, column: str, errors: dict[int, RowSerializationError] | None = None
+    block: FeatureBlock,
+    batch: pa.RecordBatch,
+    column: str,
+    errors: dict[int, RowSerializationError] | None = None,
 ) -> dict[int, RowSerializationError]:
-    """The "features are null" error of every null row not already in ``errors``."""
+    """The error of every row ``block`` marks null and ``errors`` does not hold yet, worded
+    as :func:`serde.features.features_from_row` words it on the per-row path: the whole
+    value null, or an array holding a null element."""
     errors = {} if errors is None else errors
+    value_null = np.asarray(batch.column(column).is_null().to_numpy(zero_copy_only=False))
     for i in np.flatnonzero(block.null).tolist():
-        errors.setdefault(i, RowSerializationError(_NULL_FEATURES, row_index=i, column=column))
+        reason = _NULL_FEATURES if value_null[i] else _NULL_ELEMENT
+        errors.setdefault(i, RowSerializationError(reason, row_index=i, column=column))
     return errors
 
 
@@ -200,7 +213,7 @@ class UnlabeledCSVRequestRowSerializer(RequestRowSerializer):
         if scalar_mode:
             errors = _null_scalar_errors(batch, self._columns)
         else:
-            errors = null_feature_errors(block, self._columns[0])
+            errors = null_feature_errors(block, batch, self._columns[0])
         live = ~block.null
         matrix = block.dense_matrix()
         if matrix is not None:
@@ -220,16 +233,10 @@ def _is_list_like(column: pa.Array) -> bool:
 
 
 def _dense_from_vector(value: object, column: str) -> np.ndarray:
-    if value is None:
-        raise RowSerializationError(_NULL_FEATURES, column=column)
-    if isinstance(value, Vector):
-        return value.toArray().astype(np.float64)
-    try:
-        return np.asarray([float(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise RowSerializationError(
-            f"features must be numbers, got {value!r:.80}", column=column
-        ) from exc
+    indices, values, size, _ = features_from_row(value, column=column)
+    dense = np.zeros(size)
+    dense[indices] = values
+    return dense
 
 
 def _null_scalar_errors(

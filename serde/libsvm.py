@@ -106,7 +106,7 @@ class _LibSVMRowWriter(RequestRowSerializer):
             i: RowSerializationError(_NULL_LABEL, row_index=i, column=self._label_columns()[0])
             for i in np.flatnonzero(label_null).tolist()
         }
-        errors = dict(sorted(null_feature_errors(block, column, errors).items()))
+        errors = dict(sorted(null_feature_errors(block, batch, column, errors).items()))
         live = ~(block.null | label_null)
         lines = pc.binary_join_element_wise(labels, _entries_per_row(block), "\n", "")
         rows = serialized_from_strings(lines, live)
