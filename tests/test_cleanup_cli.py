@@ -242,3 +242,87 @@ def test_console_script_honours_aws_endpoint_url_sagemaker(moto_sagemaker, moto_
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["selected"] == 3
     assert existing(moto_sagemaker, "script-") == set()
+
+
+# -- the local endpoint host ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cli_host(tmp_path_factory):
+    from endpoints.local import LocalEndpointHost
+
+    model_dir = tmp_path_factory.mktemp("cli-model")
+    (model_dir / "model.py").write_text("def predict(x):\n    return x.sum(axis=1)\n")
+    with LocalEndpointHost() as host:
+        host.model_dir = model_dir
+        yield host
+
+
+def deploy(host, name: str, tags: dict[str, str] | None = None) -> None:
+    host.deploy_local(
+        name,
+        host.model_dir,
+        runtime="python",
+        environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
+    )
+    client = host.sagemaker_client()
+    arns = (
+        client.describe_endpoint(EndpointName=name)["EndpointArn"],
+        client.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"],
+        client.describe_model(ModelName=name)["ModelArn"],
+    )
+    for arn in arns if tags else ():
+        client.add_tags(ResourceArn=arn, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+
+def test_local_host_prefix_tag_dry_run_then_delete(cli_host):
+    sm = cli_host.sagemaker_client()
+    for name in ("nightly-a", "nightly-b"):
+        deploy(cli_host, name, {"team": "ml"})
+    deploy(cli_host, "nightly-c", {"team": "web"})
+    deploy(cli_host, "production-scorer", {"team": "ml"})
+    args = ("--prefix", "nightly-", "--tag", "team=ml")
+
+    code, dry = run_json(cli_host.url, *args, "--dry-run")
+    assert code == 0 and dry["selected"] == 6
+    assert {(r["kind"], r["name"]) for r in dry["resources"]} == all_three("nightly-a", "nightly-b")
+    assert existing(sm, "") >= all_three("nightly-a", "nightly-b", "nightly-c", "production-scorer")
+
+    code, text = run(cli_host.url, *args, "--older-than", "1h")
+    assert (code, text) == (0, "nothing matched the selectors; nothing to delete\n")
+
+    code, text = run(cli_host.url, *args)
+    assert code == 0
+    assert text.splitlines()[-1] == "6 selected (6 deleted); done"
+    left = existing(sm, "")
+    assert not left & all_three("nightly-a", "nightly-b")
+    assert left >= all_three("nightly-c", "production-scorer")
+    # the endpoint that was left really still serves
+    answer = cli_host.runtime_client().invoke_endpoint(
+        EndpointName="production-scorer", Body=b"1,2\n", ContentType="text/csv"
+    )
+    assert answer["Body"].read() == b"3.0"
+
+
+def test_local_host_manifest_and_older_than(cli_host, tmp_path):
+    sm = cli_host.sagemaker_client()
+    created = EndpointDeployer(sm).create_from_model_data(
+        cli_host.model_dir.resolve().as_uri(),
+        "local/python:1",
+        ROLE,
+        "ml.m5.large",
+        1,
+        model_environment_variables={
+            "ENDPOINT_SERDE_RUNTIME": "python",
+            "ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict",
+        },
+        name_policy=NamePolicy("manifest-local"),
+    )
+    path = created.write_manifest(tmp_path / "run.json")
+    time.sleep(1.1)
+    code, report = run_json(cli_host.url, "--manifest", str(path), "--older-than", "1s")
+    assert code == 0
+    assert [(r["name"], r["outcome"]) for r in report["resources"]] == [
+        (created.endpoint_name, "deleted")
+    ] * 3
+    assert existing(sm, "manifest-local") == set()
