@@ -60,10 +60,12 @@ log = logging.getLogger("endpoints.engine")
 #: The error column: why a row has no results, and how hard we tried.
 ERROR_COLUMN_TYPE = StructType(
     [
-        StructField("kind", StringType(), False),
+        # all nullable: a null error struct has null children in Arrow, and Spark's
+        # toArrow refuses to view those as non-nullable
+        StructField("kind", StringType(), True),
         StructField("status", IntegerType(), True),
-        StructField("message", StringType(), False),
-        StructField("attempts", IntegerType(), False),
+        StructField("message", StringType(), True),
+        StructField("attempts", IntegerType(), True),
     ]
 )
 ON_ERROR_CHOICES = ("fail", "column")
