@@ -154,9 +154,10 @@ class ControlPlane:
             }
             if primary:
                 record["PrimaryContainer"] = primary
-            if containers:
-                record["Containers"] = containers
-            for optional in ("VpcConfig", "InferenceExecutionConfig"):
+            # moto (and botocore's shapes) carry these even when empty; so do we
+            record["Containers"] = containers
+            record["VpcConfig"] = params.get("VpcConfig", {})
+            for optional in ("InferenceExecutionConfig",):
                 if optional in params:
                     record[optional] = params[optional]
             store.resources["models"][name] = record
@@ -210,8 +211,9 @@ class ControlPlane:
                 "ProductionVariants": variants,
                 "CreationTime": now(),
                 "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False)),
+                "DataCaptureConfig": params.get("DataCaptureConfig", {}),
             }
-            for optional in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig"):
+            for optional in ("KmsKeyId", "AsyncInferenceConfig"):
                 if optional in params:
                     record[optional] = params[optional]
             store.resources["endpoint_configs"][name] = record
@@ -260,6 +262,7 @@ class ControlPlane:
                 "EndpointArn": arn,
                 "EndpointConfigName": config_name,
                 "EndpointStatus": "Creating",
+                "DataCaptureConfig": {},
                 "CreationTime": stamp,
                 "LastModifiedTime": stamp,
             }
