@@ -462,3 +462,21 @@ def test_host_starts_without_importing_tensorflow():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "False False"
+
+
+def test_small_responses_are_not_delayed_by_nagle(host):
+    """Each answer is two writes (headers, body); without TCP_NODELAY on the accepted
+    socket every one waits ~40 ms for a delayed ACK. 50 keep-alive requests take ~50 ms
+    here; with the delay they would take over 2 s."""
+    import http.client
+    import time
+
+    connection = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10)
+    started = time.perf_counter()
+    for _ in range(50):
+        connection.request(
+            "POST", "/endpoints/sum/invocations", body=b"1,2", headers={"Content-Type": "text/csv"}
+        )
+        assert connection.getresponse().read() == b"3.0"
+    assert time.perf_counter() - started < 1.5
+    connection.close()

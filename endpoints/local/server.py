@@ -100,7 +100,9 @@ class LocalEndpointHost:
         if self._thread is not None:
             raise RuntimeError("LocalEndpointHost is already started")
         self.manager.restore()  # endpoints from --state-dir come back InService
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose
+        # proto says TCP, and without it every response waits ~40 ms on delayed ACKs
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
         sock.listen(1024)
