@@ -529,6 +529,18 @@ INTEGER_RANGES = {
 }
 
 
+def _accepted_as_is(data_type: DataType) -> type | None:
+    """The Python type whose values a column of ``data_type`` takes unchanged (so a whole
+    list of them is checked with one ``all(...)``), or None."""
+    if isinstance(data_type, (DoubleType, FloatType)):
+        return float
+    if isinstance(data_type, StringType):
+        return str
+    if isinstance(data_type, BooleanType):
+        return bool
+    return None
+
+
 def _coercer(data_type: DataType, nullable: bool = True) -> Callable[[Any], Any]:
     """A function that checks one decoded JSON value against ``data_type`` and returns it
     in the form Spark stores (ints for integral columns, ``DenseVector`` for vectors)."""
@@ -575,10 +587,13 @@ def _coercer(data_type: DataType, nullable: bool = True) -> Callable[[Any], Any]
         return exact
     if isinstance(data_type, ArrayType):
         element = _coercer(data_type.elementType, data_type.containsNull)
+        as_is = _accepted_as_is(data_type.elementType)
 
         def to_list(value: Any) -> Any:
             if type(value) is not list:
                 return null_or_fail(value)
+            if as_is is not None and all(type(v) is as_is for v in value):
+                return value
             out = []
             for k, v in enumerate(value):
                 try:
@@ -640,6 +655,10 @@ class PredictionReader:
     def _coercers(self) -> list[Callable[[Any], Any]]:
         return [_coercer(f.dataType, f.nullable) for f in self.schema.fields]
 
+    @cached_property
+    def _as_is(self) -> list[type | None]:
+        return [_accepted_as_is(f.dataType) for f in self.schema.fields]
+
     def __getstate__(self) -> dict[str, Any]:  # coercers are closures: rebuild after pickling
         state = dict(self.__dict__)
         state.pop("_coercers", None)
@@ -656,45 +675,70 @@ class PredictionReader:
         self, items: list, body: bytes | None = None, what: str = "prediction"
     ) -> list[list]:
         """One list per schema column from row-wise items (``predictions`` or lines)."""
-        coercers = self._coercers
-        width = len(coercers)
-        columns: list[list] = [[] for _ in range(width)]
-        for i, item in enumerate(items):
-            if isinstance(item, dict):
-                values = self._from_object(item, i, body, what)
-            elif type(item) is list and (width > 1 or not self._single_is_array):
-                if width == 1 and len(item) != 1:
-                    raise self._fail(
-                        f"{what} {i}: a list of {len(item)} values for the single scalar "
-                        f"column {self.schema.names[0]!r} "
-                        f"({self.schema.fields[0].dataType.simpleString()}); make it an "
-                        "array<...> column or add one column per position",
-                        body,
-                    )
-                if width > 1 and len(item) != width:
-                    raise self._fail(
-                        f"{what} {i}: a list of {len(item)} values for {width} columns "
-                        f"({', '.join(self.schema.names)}), filled by position",
-                        body,
-                    )
-                values = item
-            elif width == 1:
-                values = (item,)
-            else:
+        width = len(self.schema)
+        if width > 1 and all(type(item) is list and len(item) == width for item in items):
+            rows: Sequence[Sequence[Any]] = items  # the common case: positional lists
+        elif width == 1 and all(
+            self._single_is_array is (type(item) is list) and type(item) is not dict
+            for item in items
+        ):
+            return [self._coerce_column(0, items, body, what)]
+        else:
+            rows = [self._item_values(i, item, body, what) for i, item in enumerate(items)]
+        if not rows:
+            return [[] for _ in range(width)]
+        return [
+            self._coerce_column(j, list(column), body, what) for j, column in enumerate(zip(*rows))
+        ]
+
+    def _item_values(self, i: int, item: Any, body: bytes | None, what: str) -> Sequence[Any]:
+        """The values of one item in schema order, by its shape (see the class doc)."""
+        width = len(self.schema)
+        if isinstance(item, dict):
+            return self._from_object(item, i, body, what)
+        if type(item) is list and (width > 1 or not self._single_is_array):
+            if width == 1 and len(item) != 1:
                 raise self._fail(
-                    f"{what} {i} is {describe_json_value(item)}, but the schema has {width} "
-                    f"columns ({', '.join(self.schema.names)}): expected a list (by position) "
-                    "or an object (by output name)",
+                    f"{what} {i}: a list of {len(item)} values for the single scalar "
+                    f"column {self.schema.names[0]!r} "
+                    f"({self.schema.fields[0].dataType.simpleString()}); make it an "
+                    "array<...> column or add one column per position",
                     body,
                 )
-            for j, (coerce, value) in enumerate(zip(coercers, values)):
+            if width > 1 and len(item) != width:
+                raise self._fail(
+                    f"{what} {i}: a list of {len(item)} values for {width} columns "
+                    f"({', '.join(self.schema.names)}), filled by position",
+                    body,
+                )
+            return item
+        if width == 1:
+            return (item,)
+        raise self._fail(
+            f"{what} {i} is {describe_json_value(item)}, but the schema has {width} "
+            f"columns ({', '.join(self.schema.names)}): expected a list (by position) "
+            "or an object (by output name)",
+            body,
+        )
+
+    def _coerce_column(self, j: int, values: list, body: bytes | None, what: str) -> list:
+        """Column ``j``'s values checked and converted; the first misfit is reported with
+        its row. A column already all of the accepted Python type is taken as it is."""
+        as_is = self._as_is[j]
+        if as_is is not None and all(type(v) is as_is for v in values):
+            return values
+        coerce = self._coercers[j]
+        try:
+            return [coerce(v) for v in values]
+        except _Mismatch:
+            for i, value in enumerate(values):
                 try:
-                    columns[j].append(coerce(value))
+                    coerce(value)
                 except _Mismatch as exc:
                     raise self._fail(
                         f"{what} {i}, {self._where(j)}: {exc.describe()}", body
                     ) from None
-        return columns
+            raise
 
     def _from_object(self, item: dict, i: int, body: bytes | None, what: str) -> list:
         values = []
@@ -735,13 +779,7 @@ class PredictionReader:
                     body,
                 )
             length = len(values)
-            coerce = self._coercers[j]
-            column = []
-            for i, value in enumerate(values):
-                try:
-                    column.append(coerce(value))
-                except _Mismatch as exc:
-                    raise self._fail(f"row {i}, {self._where(j)}: {exc.describe()}", body) from None
+            column = self._coerce_column(j, values, body, "row")
             columns.append(column)
         return columns
 
