@@ -480,3 +480,22 @@ def test_small_responses_are_not_delayed_by_nagle(host):
         assert connection.getresponse().read() == b"3.0"
     assert time.perf_counter() - started < 1.5
     connection.close()
+
+
+def test_one_debug_line_per_request_and_never_credentials(host, http, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="endpoints.local.app"):
+        http.request(
+            "POST",
+            f"{host.url}/endpoints/sum/invocations",
+            body=b"1,2",
+            headers={
+                "Content-Type": "text/csv",
+                "Authorization": "AWS4-HMAC-SHA256 Credential=AKIASECRETKEY/x, Signature=abc",
+            },
+        )
+    lines = [r.getMessage() for r in caplog.records if r.name == "endpoints.local.app"]
+    assert len(lines) == 1
+    assert re.fullmatch(r"POST /endpoints/sum/invocations -> 200 in \d+\.\d ms", lines[0])
+    assert "AKIASECRETKEY" not in caplog.text
