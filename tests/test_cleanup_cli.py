@@ -12,10 +12,11 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 
-from endpoints.cleanup_cli import main
+from endpoints.cleanup_cli import Selection, main, select
 from endpoints.hosting import EndpointDeployer
 from endpoints.naming import NamePolicy
 
@@ -150,18 +151,31 @@ def test_prefix_and_tag_select_only_tagged_matches(moto_sagemaker, moto_sagemake
     run(moto_sagemaker_url, "--prefix", "tagsel-")
 
 
-def test_older_than_uses_creation_time(moto_sagemaker, moto_sagemaker_url):
+def test_older_than_uses_creation_time(moto_sagemaker):
+    """The age boundary, checked with moto's real CreationTimes and a fixed "now"."""
     make(moto_sagemaker, "age-old")
-    time.sleep(1.2)
+    time.sleep(0.3)
     make(moto_sagemaker, "age-new")
-    code, report = run_json(moto_sagemaker_url, "--prefix", "age-", "--older-than", "1s")
-    assert code == 0
-    assert {(r["kind"], r["name"]) for r in report["resources"]} == all_three("age-old")
-    assert existing(moto_sagemaker, "age-") == all_three("age-new")
-    code, text = run(moto_sagemaker_url, "--prefix", "age-", "--older-than", "6h")
+    born = {
+        e["EndpointName"]: e["CreationTime"]
+        for e in moto_sagemaker.list_endpoints(NameContains="age-")["Endpoints"]
+    }
+    now = born["age-new"] + timedelta(seconds=1)
+    between = now - (born["age-old"] + (born["age-new"] - born["age-old"]) / 2)
+    chosen = select(moto_sagemaker, Selection(prefix="age-", older_than=between), now=now)
+    assert {(c.ref.kind.value, c.ref.name) for c in chosen} == all_three("age-old")
+    assert [c.ref.kind.value for c in chosen] == list(KINDS)
+    assert all(c.created is not None and c.arn for c in chosen)
+
+
+def test_older_than_on_the_command_line(moto_sagemaker, moto_sagemaker_url):
+    make(moto_sagemaker, "cliage-1")
+    code, text = run(moto_sagemaker_url, "--prefix", "cliage-", "--older-than", "6h")
     assert (code, text) == (0, "nothing matched the selectors; nothing to delete\n")
-    assert existing(moto_sagemaker, "age-") == all_three("age-new")
-    run(moto_sagemaker_url, "--prefix", "age-")
+    assert existing(moto_sagemaker, "cliage-") == all_three("cliage-1")
+    code, report = run_json(moto_sagemaker_url, "--prefix", "cliage-", "--older-than", "0s")
+    assert code == 0 and report["selected"] == 3
+    assert existing(moto_sagemaker, "cliage-") == set()
 
 
 def test_manifest_deletes_exactly_the_run_and_second_run_finds_it_gone(
@@ -326,3 +340,20 @@ def test_local_host_manifest_and_older_than(cli_host, tmp_path):
         (created.endpoint_name, "deleted")
     ] * 3
     assert existing(sm, "manifest-local") == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("30m", timedelta(minutes=30)),
+        ("6h", timedelta(hours=6)),
+        ("2d", timedelta(days=2)),
+        ("1.5h", timedelta(minutes=90)),
+        ("1w", timedelta(days=7)),
+        ("45s", timedelta(seconds=45)),
+    ],
+)
+def test_parse_age(text, expected):
+    from endpoints.cleanup_cli import parse_age
+
+    assert parse_age(text) == expected
