@@ -56,10 +56,13 @@ def main() -> None:
             region="us-east-1",
         )
         scored = model.transform(df)
-        scored.show(truncate=False)
         rows = scored.collect()
         assert [r.prediction for r in rows] == [i - 0.5 for i in range(10)]
-        print(f"scored {len(rows)} rows with {model.last_metrics.requests} request(s)")
+        print(
+            f"scored {len(rows)} rows in {df.rdd.getNumPartitions()} partition(s) with "
+            f"{model.last_metrics.requests} request(s)"
+        )
+        scored.show(truncate=False)
     spark.stop()
 
 

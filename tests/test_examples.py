@@ -28,7 +28,7 @@ def run_example(name: str, *args: str, timeout: float = 240) -> str:
 
 def test_quickstart():
     out = run_example("quickstart.py")
-    assert "scored 10 rows with 1 request(s)" in out
+    assert "scored 10 rows in 2 partition(s) with 2 request(s)" in out
     assert "|9  |[9.0,0.5,-1.0]|8.5       |" in out
 
 
