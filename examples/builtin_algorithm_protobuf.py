@@ -70,7 +70,8 @@ def main() -> int:
         rows = model.transform(df).orderBy("id").collect()
         for r in rows:
             print(
-                f"id={r.id} features={r.features.toArray().tolist()} closest_cluster={r.closest_cluster:.0f} "
+                f"id={r.id} features={r.features.toArray().tolist()} "
+                f"closest_cluster={r.closest_cluster:.0f} "
                 f"distance_to_cluster={r.distance_to_cluster:.3f}"
             )
     spark.stop()
