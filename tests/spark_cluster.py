@@ -200,16 +200,22 @@ def stop_all(root: Path = DEFAULT_ROOT) -> list[str]:
     return stopped
 
 
-def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str, log_file: Path) -> Any:
+def wait_until(predicate: Callable[[], Any], timeout_s: float, what: str, daemon: Daemon) -> Any:
+    """Polls ``predicate`` until true; fails fast, quoting the log, if ``daemon`` dies."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
+        if not daemon.alive():
+            raise ClusterError(
+                f"{daemon.name} exited while waiting for {what}. Last lines of "
+                f"{daemon.log_file}:\n{log_tail(daemon.log_file)}"
+            )
         time.sleep(0.2)
     raise ClusterError(
         f"timed out after {timeout_s:.0f} s waiting for {what}; expected it to come up on "
-        f"{LOOPBACK}. Last lines of {log_file}:\n{log_tail(log_file)}"
+        f"{LOOPBACK}. Last lines of {daemon.log_file}:\n{log_tail(daemon.log_file)}"
     )
 
 
@@ -274,7 +280,7 @@ class StandaloneCluster:
         )
         self.daemons.append(master)
         try:
-            wait_until(self.master_state, timeout_s, "the Spark master", master.log_file)
+            wait_until(self.master_state, timeout_s, "the Spark master", master)
             for index in range(self.workers):
                 work_dir = self.worker_dir(index)
                 work_dir.mkdir(parents=True, exist_ok=True)
@@ -305,7 +311,7 @@ class StandaloneCluster:
                 lambda: self.alive_workers() >= self.workers,
                 timeout_s,
                 f"{self.workers} workers to register with {self.master_url}",
-                self.daemons[-1].log_file,
+                self.daemons[-1],
             )
         except BaseException:
             self.stop()
@@ -415,13 +421,13 @@ class ConnectServer:
             atexit.register(self.stop)
         stop_all(self.base_dir)
         self.port = free_port()
-        env = daemon_environment(self.base_dir)
+        # spark-submit sizes a server's JVM with SPARK_DAEMON_MEMORY, not spark.driver.memory
+        env = dict(daemon_environment(self.base_dir), SPARK_DAEMON_MEMORY="1g")
         confs = {
             "spark.connect.grpc.binding.address": LOOPBACK,
             "spark.connect.grpc.binding.port": str(self.port),
             "spark.driver.host": LOOPBACK,
             "spark.driver.bindAddress": LOOPBACK,
-            "spark.driver.memory": "768m",
             "spark.executor.memory": "512m",
             "spark.cores.max": str(self.cores_max),
             "spark.ui.enabled": "false",
@@ -446,7 +452,7 @@ class ConnectServer:
                 lambda: port_open(self.port),
                 timeout_s,
                 f"Spark Connect on port {self.port}",
-                self.daemon.log_file,
+                self.daemon,
             )
         except BaseException:
             self.stop()
