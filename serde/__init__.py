@@ -45,12 +45,7 @@ _LAZY: dict[str, str] = {}
 
 def _load_builtins() -> None:
     for module_name in _BUILTIN_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:  # pragma: no cover - only while modules land
-            if exc.name != module_name:
-                raise
-            continue
+        module = importlib.import_module(module_name)
         for name in getattr(module, "__all__", ()):
             _LAZY[name] = module_name
 
