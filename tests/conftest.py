@@ -190,7 +190,14 @@ def fault_proxy(moto_sagemaker_url):
 def _stopped_with_the_session(request, daemon):
     """Starts ``daemon`` and stops it when the session ends, pass or fail (the harness also
     stops it at interpreter exit, and ``scripts/spark_cluster.py down`` by pid files)."""
-    request.addfinalizer(daemon.stop)
+
+    def stop_and_clean() -> None:
+        import shutil
+
+        daemon.stop()
+        shutil.rmtree(daemon.base_dir, ignore_errors=True)  # logs, executors' work dirs
+
+    request.addfinalizer(stop_and_clean)
     return daemon.start()
 
 

@@ -104,7 +104,13 @@ class Daemon:
     log_file: Path
 
     def alive(self) -> bool:
-        return process_is_spark(self.pid)
+        """Runs and is not a zombie (cmdline is no test here: it is empty during exec)."""
+        reap(self.pid)
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat[stat.rindex(")") + 2] != "Z"
 
     def stop(self, grace_s: float = 10.0) -> None:
         kill_process_group(self.pid, grace_s)
@@ -276,7 +282,8 @@ class StandaloneCluster:
                 "--webui-port",
                 str(self.webui_port),
             ],
-            env,
+            # no REST submission server: it would take the fixed port 6066
+            dict(env, SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false"),
         )
         self.daemons.append(master)
         try:
