@@ -577,10 +577,11 @@ def start_driver(
     """Runs ``job(spark, params)`` in a new interpreter whose session is on ``master`` (a
     ``spark://`` URL) or on a Spark Connect ``remote``. ``job`` must be a module-level
     function of an importable file; it returns a JSON-able dict."""
-    module = sys.modules[job.__module__]
+    module_file = Path(sys.modules[job.__module__].__file__).resolve()
     spec = {
-        "module_file": str(Path(module.__file__).resolve()),
-        "module_name": job.__module__,
+        "module_file": str(module_file),
+        # a script's jobs live in __main__; the driver imports that file under its own name
+        "module_name": module_file.stem if job.__module__ == "__main__" else job.__module__,
         "function": job.__name__,
         "master": master,
         "remote": remote,
