@@ -9,15 +9,9 @@ model whose outputs are named like the algorithm's labels (``closest_cluster``,
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-from pathlib import Path
 
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 KMEANS = """
 import numpy as np
@@ -33,29 +27,20 @@ def predict(x):
 
 def main() -> int:
     from pyspark.ml.linalg import Vectors
-    from pyspark.sql import SparkSession
 
     from endpoints.local import LocalEndpointHost
     from endpoints.model import SageMakerModel
     from serde.protobuf import KMeansProtobufResponseRowDeserializer, ProtobufRequestRowSerializer
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    model_dir = Path(tempfile.mkdtemp(prefix="kmeans-model-"))
-    (model_dir / "model.py").write_text(KMEANS)
+    spark = local_spark()
+    model_dir = python_model_dir(KMEANS, "kmeans-model")
     points = [(0.5, -0.5), (9.0, 11.0), (-9.5, 4.0), (1.0, 1.0), (11.0, 9.5), (-12.0, 6.0)]
     with LocalEndpointHost() as host:
         host.deploy_local(
             "kmeans-like",
             model_dir,
             runtime="python",
-            environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
+            environment=PYTHON_MODEL_ENV,
         )
         df = spark.createDataFrame(
             [(i, Vectors.dense(p)) for i, p in enumerate(points)], ["id", "features"]

@@ -8,15 +8,10 @@ then deletes exactly that — the production endpoint is never touched.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from _local import PYTHON_MODEL_ENV, python_model_dir
 
 MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 
@@ -41,9 +36,8 @@ def cleanup_cli(url: str, *args: str) -> subprocess.CompletedProcess:
 def main() -> int:
     from endpoints.local import LocalEndpointHost
 
-    model_dir = Path(tempfile.mkdtemp(prefix="cleanup-model-"))
-    (model_dir / "model.py").write_text(MODEL)
-    env = {"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"}
+    model_dir = python_model_dir(MODEL, "cleanup-model")
+    env = PYTHON_MODEL_ENV
     with LocalEndpointHost() as host:
         sm = host.sagemaker_client()
         for name in ("nightly-2026-11-24", "nightly-2026-11-25", "nightly-2026-11-26"):

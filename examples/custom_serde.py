@@ -7,12 +7,11 @@ registers them by name, and uses them in a Pipeline that is saved, loaded and ap
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 import orjson
+from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
 from pyspark.sql.types import ArrayType, DoubleType, StructField, StructType
 
 from serde import (
@@ -22,11 +21,6 @@ from serde import (
     register_deserializer,
     register_serializer,
 )
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 @register_serializer("example-csv")
@@ -82,27 +76,18 @@ def predict(x):
 def main() -> None:
     from pyspark.ml import Pipeline, PipelineModel
     from pyspark.ml.feature import VectorAssembler
-    from pyspark.sql import SparkSession
 
     from endpoints.local import LocalEndpointHost
     from endpoints.model import SageMakerModel
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    model_dir = Path(tempfile.mkdtemp(prefix="custom-serde-model-"))
-    (model_dir / "model.py").write_text(MODEL)
+    spark = local_spark()
+    model_dir = python_model_dir(MODEL, "custom-serde-model")
     with LocalEndpointHost() as host:
         host.deploy_local(
             "tf-style-classifier",
             model_dir,
             runtime="python",
-            environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
+            environment=PYTHON_MODEL_ENV,
         )
         df = spark.createDataFrame(
             [(0.5, -0.25), (1.0, 1.0), (-2.0, 0.5), (0.0, 0.0)], ["height", "weight"]

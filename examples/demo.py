@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tarfile
 import tempfile
@@ -24,12 +23,8 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
 import numpy as np
+from _local import local_spark
 
 BUCKET = "demo-models"
 ROLE = "arn:aws:iam::123456789012:role/demo"
@@ -106,8 +101,6 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
 
-    from pyspark.sql import SparkSession
-
     from endpoints.cleanup import SageMakerResourceCleanup
     from endpoints.local import LocalEndpointHost
     from endpoints.model import EndpointCreationPolicy, SageMakerModel
@@ -150,15 +143,7 @@ def main() -> int:
 
         try:
             step(f"4. score {args.rows:,} rows")
-            spark = (
-                SparkSession.builder.master("local[2]")
-                .appName("endpoint-serde-demo")
-                .config("spark.ui.enabled", "false")
-                .config("spark.driver.host", "127.0.0.1")
-                .config("spark.driver.bindAddress", "127.0.0.1")
-                .getOrCreate()
-            )
-            spark.sparkContext.setLogLevel("ERROR")
+            spark = local_spark("endpoint-serde-demo")
             df, features = scoring_frame(spark, base, args.rows, args.partitions)
             scored = model.transform(df)
             scored.printSchema()

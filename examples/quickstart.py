@@ -6,44 +6,27 @@ this runs anywhere; against AWS, drop ``endpoint_url`` and name your real endpoi
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
-from pathlib import Path
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 
 
 def main() -> None:
     from pyspark.ml.linalg import Vectors
-    from pyspark.sql import SparkSession
 
     from endpoints.local import LocalEndpointHost
     from endpoints.model import SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    model_dir = Path(tempfile.mkdtemp(prefix="quickstart-model-"))
-    (model_dir / "model.py").write_text(MODEL)
+    spark = local_spark()
+    model_dir = python_model_dir(MODEL, "quickstart-model")
     with LocalEndpointHost() as host:
         # an endpoint that already exists (here: deployed on the local host)
         host.deploy_local(
             "quickstart",
             model_dir,
             runtime="python",
-            environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
+            environment=PYTHON_MODEL_ENV,
         )
         df = spark.createDataFrame(
             [(i, Vectors.dense([float(i), 0.5, -1.0])) for i in range(10)], ["id", "features"]

@@ -9,26 +9,16 @@ back-pressure window can be seen shrinking and growing back.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 V1 = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 V2 = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1) + 1000.0\n"
 FILES, ROWS_PER_FILE = 6, 2_000
-
-
-def write_model(version: str, source: str) -> Path:
-    model_dir = Path(tempfile.mkdtemp(prefix=f"streaming-{version}-"))
-    (model_dir / "model.py").write_text(source)
-    return model_dir
 
 
 def drop_file(folder: Path, index: int) -> None:
@@ -42,30 +32,22 @@ def drop_file(folder: Path, index: int) -> None:
 
 
 def main() -> int:
-    from pyspark.sql import SparkSession
 
     from endpoints.local import FaultSpec, LocalEndpointHost
     from endpoints.model import SageMakerModel
     from endpoints.retry import RetryPolicy
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_spark()
     inbox = Path(tempfile.mkdtemp(prefix="streaming-inbox-")) / "in"
     inbox.mkdir()
     with LocalEndpointHost() as host:
         sm = host.sagemaker_client()
         host.deploy_local(
             "streaming-ep",
-            write_model("v1", V1),
+            python_model_dir(V1, "streaming-v1"),
             runtime="python",
-            environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
+            environment=PYTHON_MODEL_ENV,
         )
         model = SageMakerModel.from_endpoint(
             "streaming-ep",
@@ -124,17 +106,14 @@ def main() -> int:
 
 
 def _update_to_v2(sm, host) -> None:
-    v2_dir = write_model("v2", V2)
+    v2_dir = python_model_dir(V2, "streaming-v2")
     sm.create_model(
         ModelName="streaming-v2",
         ExecutionRoleArn="arn:aws:iam::123456789012:role/demo",
         PrimaryContainer={
             "Image": "local/python",
             "ModelDataUrl": v2_dir.as_uri(),
-            "Environment": {
-                "ENDPOINT_SERDE_RUNTIME": "python",
-                "ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict",
-            },
+            "Environment": {"ENDPOINT_SERDE_RUNTIME": "python", **PYTHON_MODEL_ENV},
         },
     )
     sm.create_endpoint_config(

@@ -8,12 +8,9 @@ each prediction is an object ``{"risk": .., "scores": [..]}``, mapped back to co
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
-from pathlib import Path
 
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 MODEL = """
 import numpy as np
@@ -27,30 +24,21 @@ def predict(inputs):
 
 
 def main() -> int:
-    from pyspark.sql import SparkSession
 
     from endpoints.http import HttpEndpoint
     from endpoints.local import LocalEndpointHost
     from endpoints.model import SageMakerModel
     from serde.json import JSONPredictionsResponseRowDeserializer, JSONRequestRowSerializer
 
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    model_dir = Path(tempfile.mkdtemp(prefix="tfs-mapping-model-"))
-    (model_dir / "model.py").write_text(MODEL)
+    spark = local_spark()
+    model_dir = python_model_dir(MODEL, "tfs-mapping-model")
     people = [(1, 30.0, 50_000.0), (2, 65.0, 20_000.0), (3, 45.0, 250_000.0)]
     with LocalEndpointHost() as host:
         host.deploy_local(
             "risk",
             model_dir,
             runtime="python",
-            environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
+            environment=PYTHON_MODEL_ENV,
         )
         df = spark.createDataFrame(people, ["customer_id", "customer_age", "yearly_income"])
         model = SageMakerModel(
