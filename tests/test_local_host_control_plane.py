@@ -262,7 +262,8 @@ def test_list_endpoints_by_status(sm, model_a, tmp_path):
     empty = tmp_path / "nothing"
     empty.mkdir()
     create_stack(sm, "status-failed", empty, env={"ENDPOINT_SERDE_RUNTIME": "onnx"})
-    sm.describe_endpoint(EndpointName="status-failed")  # settles the load
+    for name in ("status-ok", "status-failed"):
+        sm.describe_endpoint(EndpointName=name)  # returns once the load settled
     failed = sm.list_endpoints(StatusEquals="Failed", MaxResults=100)["Endpoints"]
     assert "status-failed" in [e["EndpointName"] for e in failed]
     assert "status-ok" not in [e["EndpointName"] for e in failed]
