@@ -192,10 +192,13 @@ def _stopped_with_the_session(request, daemon):
     stops it at interpreter exit, and ``scripts/spark_cluster.py down`` by pid files)."""
 
     def stop_and_clean() -> None:
+        import contextlib
         import shutil
 
         daemon.stop()
         shutil.rmtree(daemon.base_dir, ignore_errors=True)  # logs, executors' work dirs
+        with contextlib.suppress(OSError):  # the session's pytest-<pid> dir, once empty
+            daemon.base_dir.parent.rmdir()
 
     request.addfinalizer(stop_and_clean)
     return daemon.start()

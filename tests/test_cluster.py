@@ -25,7 +25,7 @@ pytestmark = pytest.mark.cluster
 
 ROWS = 1_000_000
 PARTITIONS = 16
-DRIVER_TIMEOUT_S = 240
+DRIVER_TIMEOUT_S = 300
 
 
 def expected_values(ids: np.ndarray) -> np.ndarray:
@@ -122,6 +122,14 @@ def transform_job(spark, params: dict) -> dict:
     return result
 
 
+def undisturbed_then_executor_lost_job(spark, params: dict) -> dict:
+    """One driver, two runs of the same transform (executors start once): undisturbed,
+    then with task markers, so the test can kill an executor during the second."""
+    undisturbed = transform_job(spark, {k: v for k, v in params.items() if k != "marker_dir"})
+    lost = transform_job(spark, dict(params, linger_s=0.5))
+    return {"undisturbed": undisturbed, "executor_lost": lost}
+
+
 SUM_MODEL = """
 import numpy as np
 
@@ -162,19 +170,45 @@ def local_reference(spark, job_params):
     return run_job_in_process(transform_job, spark, job_params)
 
 
-def test_transform_on_cluster_matches_local_mode(
-    spark_cluster, local_reference, job_params, tmp_path
-):
-    result = start_driver(
-        transform_job, master=spark_cluster.master_url, params=job_params, work_dir=tmp_path
-    ).wait(DRIVER_TIMEOUT_S)
+@pytest.fixture(scope="module")
+def cluster_runs(spark_cluster, job_params, tmp_path_factory):
+    """Runs the two-run driver on the cluster and kills the executor of a running task of
+    the second run once 3 of its tasks have started. Returns the driver's results and the
+    killed task's marker name."""
+    work_dir = tmp_path_factory.mktemp("cluster-driver")
+    marker_dir = work_dir / "markers"
+    marker_dir.mkdir()
+    driver = start_driver(
+        undisturbed_then_executor_lost_job,
+        master=spark_cluster.master_url,
+        params=dict(job_params, marker_dir=str(marker_dir)),
+        work_dir=work_dir,
+    )
+    try:
+        marker, pid = wait_for_running_task(
+            spark_cluster, marker_dir, after=3, timeout_s=DRIVER_TIMEOUT_S
+        )
+        spark_cluster.kill_executor(pid)
+        results = driver.wait(DRIVER_TIMEOUT_S)
+    finally:
+        driver.kill()
+    results["killed_marker"] = marker
+    results["markers"] = sorted(m.name for m in marker_dir.iterdir())
+    return results
 
+
+@pytest.mark.timeout(2 * DRIVER_TIMEOUT_S)
+def test_transform_on_cluster_matches_local_mode(
+    spark_cluster, cluster_runs, local_reference, job_params
+):
+    result = cluster_runs["undisturbed"]
     assert result["rows"] == result["distinct_ids"] == ROWS
     assert result["ids_are_range"] and result["in_input_order"]
     assert result["max_abs_error"] == 0.0
     assert result["digest"] == local_reference["digest"]
     assert local_reference["rows"] == ROWS and local_reference["max_abs_error"] == 0.0
     assert workers_used(spark_cluster, result) == {"worker-0", "worker-1"}
+    assert result["max_attempt"] == 0
     metrics = result["metrics"]
     assert metrics["rows"] == ROWS and metrics["rows_failed"] == 0
     assert metrics["partitions"] == PARTITIONS
@@ -182,6 +216,7 @@ def test_transform_on_cluster_matches_local_mode(
     assert metrics["requests"] == metrics["bodies"] == PARTITIONS * bodies_per_partition
     # clients are built on executors, once per Python worker process, never shipped
     assert 2 <= metrics["client_constructions"] <= PARTITIONS
+    assert metrics["requests_in_retried_tasks"] == 0
 
 
 def workers_used(cluster: StandaloneCluster, result: dict) -> set[str]:
@@ -205,30 +240,18 @@ def wait_for_running_task(cluster: StandaloneCluster, marker_dir: Path, after: i
     raise AssertionError(f"fewer than {after} tasks started within {timeout_s} s")
 
 
-def test_executor_killed_mid_transform_every_row_exactly_once(
-    spark_cluster, local_reference, job_params, tmp_path
-):
-    marker_dir = tmp_path / "markers"
-    marker_dir.mkdir()
-    params = dict(job_params, marker_dir=str(marker_dir), linger_s=1.0)
-    driver = start_driver(
-        transform_job, master=spark_cluster.master_url, params=params, work_dir=tmp_path
-    )
-    try:
-        marker, pid = wait_for_running_task(spark_cluster, marker_dir, after=3, timeout_s=150)
-        spark_cluster.kill_executor(pid)
-        result = driver.wait(DRIVER_TIMEOUT_S)
-    finally:
-        driver.kill()
-
-    killed_partition = marker.split("-")[0]
-    attempts = sorted(m.name for m in marker_dir.iterdir() if m.name.startswith(killed_partition))
+@pytest.mark.timeout(2 * DRIVER_TIMEOUT_S)
+def test_executor_killed_mid_transform_every_row_exactly_once(cluster_runs, local_reference):
+    result = cluster_runs["executor_lost"]
+    killed_partition = cluster_runs["killed_marker"].split("-")[0]
+    attempts = [m for m in cluster_runs["markers"] if m.startswith(killed_partition)]
     assert len(attempts) >= 2, f"partition {killed_partition} was not retried: {attempts}"
     assert result["max_attempt"] >= 1
     assert result["rows"] == result["distinct_ids"] == ROWS
     assert result["ids_are_range"] and result["in_input_order"]
     assert result["max_abs_error"] == 0.0
     assert result["digest"] == local_reference["digest"]
-    # the re-run task scored its rows again: requests are at-least-once, results exactly once
-    assert result["metrics"]["rows"] >= ROWS
-    assert result["metrics"]["requests_in_retried_tasks"] >= 1
+    # the re-run task sent its rows again: requests are at-least-once, results exactly once
+    metrics = result["metrics"]
+    assert metrics["rows"] >= ROWS and metrics["rows_failed"] == 0
+    assert metrics["requests_in_retried_tasks"] >= 1
