@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,33 +23,13 @@ SUM_MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum
 
 
 @contextlib.contextmanager
-def host_process(extra_args: tuple[str, ...] = ()) -> Iterator[str]:
-    """``endpoints-local serve --port 0`` in its own process (no GIL shared with Spark);
-    yields its URL and stops it afterwards."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "endpoints.local", "serve", "--port", "0", *extra_args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        url = None
-        while time.monotonic() < deadline and url is None:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            match = re.search(r"http://127\.0\.0\.1:\d+", line)
-            url = match.group(0) if match else None
-        if url is None:
-            raise RuntimeError("the local endpoint host did not start")
-        yield url
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
+def host_process() -> Iterator[str]:
+    """``endpoints-local serve --port 0`` in its own process (no GIL shared with Spark's
+    driver); yields its URL and stops it afterwards."""
+    from endpoints.local import LocalHostProcess
+
+    with LocalHostProcess() as host:
+        yield host.url
 
 
 def deploy_python_model(url: str, name: str, source: str = SUM_MODEL) -> None:

@@ -61,19 +61,22 @@ def train_and_export(s3_root: Path) -> tuple[object, str, np.ndarray]:
 
 
 def scoring_frame(spark, base: np.ndarray, rows: int, partitions: int):
-    """The wine rows repeated with noise, as float32 values (what the ONNX model reads)."""
-    import pyarrow as pa
+    """The wine rows repeated with ±2% noise, generated inside Spark (not on the driver):
+    row ``id`` is wine sample ``id % 178`` times a seeded random factor per value."""
+    from pyspark.sql import functions as F
 
-    rng = np.random.default_rng(7)
-    reps = -(-rows // len(base))
-    features = np.tile(base, (reps, 1))[:rows]
-    features = (features * rng.normal(1.0, 0.02, features.shape)).astype(np.float32)
-    flat = pa.array(features.astype(np.float64).reshape(-1))
-    offsets = pa.array(np.arange(0, (rows + 1) * base.shape[1], base.shape[1], dtype=np.int32))
-    table = pa.table(
-        {"id": pa.array(np.arange(rows)), "features": pa.ListArray.from_arrays(offsets, flat)}
+    samples = spark.createDataFrame(
+        [(i, [float(v) for v in row]) for i, row in enumerate(base)], ["sample", "base"]
     )
-    return spark.createDataFrame(table).repartition(partitions, "id"), features
+    noise = F.transform(
+        "base", lambda v, i: v * (1.0 + 0.02 * F.randn(seed=7) * (i + 1) / F.lit(base.shape[1]))
+    )
+    return (
+        spark.range(0, rows, 1, partitions)
+        .withColumn("sample", F.col("id") % len(base))
+        .join(F.broadcast(samples), "sample")
+        .select("id", noise.alias("features"))
+    )
 
 
 def progress_reporter(spark, total_rows: int, stop: threading.Event) -> threading.Thread:
@@ -102,14 +105,16 @@ def main() -> int:
     args = parser.parse_args()
 
     from endpoints.cleanup import SageMakerResourceCleanup
-    from endpoints.local import LocalEndpointHost
+    from endpoints.local import LocalHostProcess
     from endpoints.model import EndpointCreationPolicy, SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer
     from serde.json import JSONPredictionsResponseRowDeserializer
 
     workdir = Path(tempfile.mkdtemp(prefix="endpoint-serde-demo-"))
     step("1. start the local endpoint host")
-    with LocalEndpointHost(s3_root=workdir / "s3") as host:
+    # its own process, as `endpoints-local serve` in a terminal: it shares no GIL with the
+    # Spark driver; stopped on the way out, also on failure or Ctrl-C
+    with LocalHostProcess(s3_root=workdir / "s3") as host:
         print(f"listening on {host.url} (SageMaker control plane + runtime), s3 root {workdir}")
         sm = host.sagemaker_client()
 
@@ -144,18 +149,21 @@ def main() -> int:
         try:
             step(f"4. score {args.rows:,} rows")
             spark = local_spark("endpoint-serde-demo")
-            df, features = scoring_frame(spark, base, args.rows, args.partitions)
+            df = scoring_frame(spark, base, args.rows, args.partitions)
             scored = model.transform(df)
             scored.printSchema()
             stop = threading.Event()
             progress_reporter(spark, args.rows, stop)
             t0 = time.monotonic()
-            result = scored.select("id", "label", "probabilities").toArrow()
+            result = scored.select("id", "features", "label", "probabilities").toArrow()
             seconds = time.monotonic() - t0
             stop.set()
-            print(scored.limit(5).toPandas().to_string(index=False, max_colwidth=60))
-            order = np.argsort(result.column("id").to_numpy())
-            labels = result.column("label").to_numpy()[order]
+            print(result.slice(0, 5).to_pandas().to_string(index=False, max_colwidth=60))
+            width = base.shape[1]
+            features = result.column("features").combine_chunks().flatten().to_numpy()
+            # the endpoint reads float32, as ONNX models do; predict on the same values
+            features = features.reshape(-1, width).astype(np.float32)
+            labels = result.column("label").to_numpy()
             expected = clf.predict(features)
             agreement = float((labels == expected).mean())
             m = model.last_metrics

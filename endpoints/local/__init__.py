@@ -8,6 +8,7 @@ deterministic fault injection for tests.
 from __future__ import annotations
 
 from endpoints.local.faults import FaultSpec
+from endpoints.local.process import LocalHostProcess
 from endpoints.local.server import LocalEndpointHost
 
-__all__ = ["FaultSpec", "LocalEndpointHost"]
+__all__ = ["FaultSpec", "LocalEndpointHost", "LocalHostProcess"]

@@ -165,22 +165,7 @@ class LocalEndpointHost:
     # ---------------------------------------------------------------------------- clients
 
     def _client(self, service: str) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=self.region
-        )
-        return session.client(
-            service,
-            endpoint_url=self.url,
-            config=Config(
-                retries={"total_max_attempts": 1, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=120,
-                max_pool_connections=32,
-            ),
-        )
+        return local_client(self.url, service, self.region)
 
     def sagemaker_client(self) -> Any:
         """A boto3 ``sagemaker`` client on this host (dummy credentials, no retries)."""
@@ -266,3 +251,24 @@ class LocalEndpointHost:
                 f"{record.get('FailureReason', 'still loading')}"
             )
         return record
+
+
+def local_client(url: str, service: str, region: str = "us-east-1") -> Any:
+    """A boto3 client for ``service`` on a local host at ``url``: dummy credentials, no
+    botocore retries (callers see every fault), a pool large enough for tests."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=region
+    )
+    return session.client(
+        service,
+        endpoint_url=url,
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=120,
+            max_pool_connections=32,
+        ),
+    )

@@ -1,0 +1,94 @@
+"""The local endpoint host in its own process, for throughput.
+
+``LocalEndpointHost`` runs in a thread of the caller's process: ideal for tests, but it
+shares the GIL with whatever else that process does — in a Spark driver, collecting
+results. ``LocalHostProcess`` starts ``endpoints-local serve`` as a child process instead
+(what a user does in a terminal), reads the URL it prints, and stops it on ``stop()``,
+on leaving the ``with`` block, or when the parent exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from endpoints.local.errors import LocalHostError
+from endpoints.local.server import local_client
+
+__all__ = ["LocalHostProcess"]
+
+_LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
+
+
+class LocalHostProcess:
+    """``endpoints-local serve --port 0`` as a child process.
+
+    >>> with LocalHostProcess(s3_root="s3") as host:  # doctest: +SKIP
+    ...     host.sagemaker_client().list_endpoints()
+    """
+
+    def __init__(
+        self,
+        s3_root: str | Path | None = None,
+        state_dir: str | Path | None = None,
+        region: str = "us-east-1",
+        *,
+        start_timeout_s: float = 60.0,
+        log_level: str = "warning",
+    ) -> None:
+        self.region = region
+        args = [sys.executable, "-m", "endpoints.local", "serve", "--port", "0"]
+        args += ["--region", region, "--log-level", log_level]
+        if s3_root is not None:
+            args += ["--s3-root", str(s3_root)]
+        if state_dir is not None:
+            args += ["--state-dir", str(state_dir)]
+        self._proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        atexit.register(self.stop)
+        self.url = self._read_url(start_timeout_s)
+
+    def _read_url(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        assert self._proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self._proc.stdout.readline()
+            if not line:
+                break
+            match = _LISTENING.search(line)
+            if match:
+                return match.group(1)
+        self.stop()
+        raise LocalHostError(
+            f"endpoints-local did not print its URL within {timeout_s:g}s "
+            f"(exit code {self._proc.poll()}); run `endpoints-local serve` by hand to see why"
+        )
+
+    def sagemaker_client(self) -> Any:
+        return local_client(self.url, "sagemaker", self.region)
+
+    def runtime_client(self) -> Any:
+        return local_client(self.url, "sagemaker-runtime", self.region)
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(10)
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait(5)
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> LocalHostProcess:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
