@@ -42,7 +42,7 @@ def passthrough(batches):
 
 def bench_job(spark, params: dict) -> dict:
     """Runs in the driver subprocess: times each job after a warm-up."""
-    from endpoints.model import SageMakerModel
+    from endpoints.scoring.model import SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
     df = features_df(spark, params["rows"])

@@ -32,7 +32,7 @@ def features_df(spark, rows: int, partitions: int = 2):
 
 
 def engine_model(url: str, endpoint: str, **options):
-    from endpoints.model import SageMakerModel
+    from endpoints.scoring.model import SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
     return SageMakerModel.from_endpoint(
@@ -99,7 +99,7 @@ def run_pandas_udf_baseline(spark, url: str, endpoint: str, rows: int) -> float:
 
 def peak_worker_memory(spark, url: str, endpoint: str, rows: int) -> int:
     """Peak RSS (KiB) of the Python workers that ran the transform."""
-    from endpoints.engine import PartitionScorer
+    from endpoints.scoring.engine import PartitionScorer
 
     marker = Path(tempfile.mkdtemp()) / "rss"
     original = PartitionScorer.__call__

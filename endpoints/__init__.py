@@ -10,14 +10,14 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "CreatedResources": "endpoints.resources",
-    "EndpointCreationPolicy": "endpoints.model",
-    "HttpEndpoint": "endpoints.http",
-    "NamePolicy": "endpoints.naming",
+    "CreatedResources": "endpoints.lifecycle.resources",
+    "EndpointCreationPolicy": "endpoints.scoring.model",
+    "HttpEndpoint": "endpoints.clients.http",
+    "NamePolicy": "endpoints.lifecycle.naming",
     "RetryPolicy": "endpoints.retry",
-    "SageMakerEndpoint": "endpoints.sagemaker_runtime",
-    "SageMakerModel": "endpoints.model",
-    "SageMakerResourceCleanup": "endpoints.cleanup",
+    "SageMakerEndpoint": "endpoints.clients.sagemaker_runtime",
+    "SageMakerModel": "endpoints.scoring.model",
+    "SageMakerResourceCleanup": "endpoints.lifecycle.cleanup",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -29,7 +29,7 @@ def main() -> int:
     from pyspark.ml.linalg import Vectors
 
     from endpoints.local import LocalEndpointHost
-    from endpoints.model import SageMakerModel
+    from endpoints.scoring.model import SageMakerModel
     from serde.protobuf import KMeansProtobufResponseRowDeserializer, ProtobufRequestRowSerializer
 
     spark = local_spark()

@@ -20,7 +20,7 @@ def cleanup_cli(url: str, *args: str) -> subprocess.CompletedProcess:
     command = [
         sys.executable,
         "-m",
-        "endpoints.cleanup_cli",
+        "endpoints.lifecycle.cleanup_cli",
         "--endpoint-url",
         url,
         "--region",

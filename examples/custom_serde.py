@@ -78,7 +78,7 @@ def main() -> None:
     from pyspark.ml.feature import VectorAssembler
 
     from endpoints.local import LocalEndpointHost
-    from endpoints.model import SageMakerModel
+    from endpoints.scoring.model import SageMakerModel
 
     spark = local_spark()
     model_dir = python_model_dir(MODEL, "custom-serde-model")

@@ -104,9 +104,9 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
 
-    from endpoints.cleanup import SageMakerResourceCleanup
+    from endpoints.lifecycle.cleanup import SageMakerResourceCleanup
     from endpoints.local import LocalHostProcess
-    from endpoints.model import EndpointCreationPolicy, SageMakerModel
+    from endpoints.scoring.model import EndpointCreationPolicy, SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer
     from serde.json import JSONPredictionsResponseRowDeserializer
 

@@ -15,7 +15,7 @@ def main() -> None:
     from pyspark.ml.linalg import Vectors
 
     from endpoints.local import LocalEndpointHost
-    from endpoints.model import SageMakerModel
+    from endpoints.scoring.model import SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
     spark = local_spark()

@@ -34,8 +34,8 @@ def drop_file(folder: Path, index: int) -> None:
 def main() -> int:
 
     from endpoints.local import FaultSpec, LocalEndpointHost
-    from endpoints.model import SageMakerModel
     from endpoints.retry import RetryPolicy
+    from endpoints.scoring.model import SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
     spark = local_spark()

@@ -25,9 +25,9 @@ def predict(inputs):
 
 def main() -> int:
 
-    from endpoints.http import HttpEndpoint
+    from endpoints.clients.http import HttpEndpoint
     from endpoints.local import LocalEndpointHost
-    from endpoints.model import SageMakerModel
+    from endpoints.scoring.model import SageMakerModel
     from serde.json import JSONPredictionsResponseRowDeserializer, JSONRequestRowSerializer
 
     spark = local_spark()

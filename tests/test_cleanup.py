@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from endpoints.cleanup import Outcome, SageMakerResourceCleanup
 from endpoints.errors import CleanupError
-from endpoints.resources import CreatedResources, ResourceKind, ResourceRef
+from endpoints.lifecycle.cleanup import Outcome, SageMakerResourceCleanup
+from endpoints.lifecycle.resources import CreatedResources, ResourceKind, ResourceRef
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scorer:1"

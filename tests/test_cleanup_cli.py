@@ -16,9 +16,9 @@ from datetime import timedelta
 
 import pytest
 
-from endpoints.cleanup_cli import Selection, main, select
-from endpoints.hosting import EndpointDeployer
-from endpoints.naming import NamePolicy
+from endpoints.lifecycle.cleanup_cli import Selection, main, select
+from endpoints.lifecycle.hosting import EndpointDeployer
+from endpoints.lifecycle.naming import NamePolicy
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/scorer:1"
@@ -200,7 +200,7 @@ def test_manifest_deletes_exactly_the_run_and_second_run_finds_it_gone(
 
 
 def test_manifest_for_another_region_is_refused(moto_sagemaker_url, tmp_path, capsys):
-    from endpoints.resources import CreatedResources
+    from endpoints.lifecycle.resources import CreatedResources
 
     path = CreatedResources(endpoint_name="x", region="eu-west-1").write_manifest(
         tmp_path / "eu.json"
@@ -244,7 +244,9 @@ def test_console_script_honours_aws_endpoint_url_sagemaker(moto_sagemaker, moto_
     env = dict(os.environ, AWS_ENDPOINT_URL_SAGEMAKER=moto_sagemaker_url)
     script = os.path.join(os.path.dirname(sys.executable), "endpoints-cleanup")
     command = (
-        [script] if os.path.exists(script) else [sys.executable, "-m", "endpoints.cleanup_cli"]
+        [script]
+        if os.path.exists(script)
+        else [sys.executable, "-m", "endpoints.lifecycle.cleanup_cli"]
     )
     result = subprocess.run(
         [*command, "--prefix", "script-", "--json"],
@@ -354,6 +356,6 @@ def test_local_host_manifest_and_older_than(cli_host, tmp_path):
     ],
 )
 def test_parse_age(text, expected):
-    from endpoints.cleanup_cli import parse_age
+    from endpoints.lifecycle.cleanup_cli import parse_age
 
     assert parse_age(text) == expected

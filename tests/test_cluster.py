@@ -99,8 +99,8 @@ def summarize(table: pa.Table, value_column: str) -> dict:
 def transform_job(spark, params: dict) -> dict:
     """``SageMakerModel.transform`` over ``rows`` ids in ``partitions`` partitions against
     the local endpoint host, collected as Arrow; reports the summary and the metrics."""
-    from endpoints.model import SageMakerModel
     from endpoints.retry import RetryPolicy
+    from endpoints.scoring.model import SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
     ids = spark.range(0, params["rows"], 1, params["partitions"])

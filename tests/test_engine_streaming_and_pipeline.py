@@ -11,9 +11,9 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.feature import VectorAssembler
 from pyspark.sql import functions as F
 
-from endpoints.http import HttpEndpoint
-from endpoints.model import SageMakerModel
+from endpoints.clients.http import HttpEndpoint
 from endpoints.retry import RetryPolicy
+from endpoints.scoring.model import SageMakerModel
 from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 from serde.json import JSONPredictionsResponseRowDeserializer, JSONRequestRowSerializer
 

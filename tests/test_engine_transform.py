@@ -11,8 +11,8 @@ from pyspark.sql import functions as F
 
 from endpoints.errors import ConfigurationError
 from endpoints.local import FaultSpec
-from endpoints.model import SageMakerModel
 from endpoints.retry import RetryPolicy
+from endpoints.scoring.model import SageMakerModel
 from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
 FAST_RETRY = RetryPolicy(max_attempts=12, backoff_base_s=0.005, backoff_max_s=0.05)
@@ -208,7 +208,9 @@ def test_transient_faults_are_retried_and_nothing_is_lost(
     ],
     ids=["one-too-few", "one-too-many", "malformed"],
 )
-def test_bad_responses_never_shift_rows(spark, local_host, sum_endpoint, clean_faults, faults, kind):
+def test_bad_responses_never_shift_rows(
+    spark, local_host, sum_endpoint, clean_faults, faults, kind
+):
     rows = 2_000
     local_host.set_faults(sum_endpoint, faults)
     model = make_model(local_host, sum_endpoint, on_error="column", max_batch_records=500)
@@ -271,7 +273,7 @@ def test_retries_exhausted_reports_attempts(spark, local_host, sum_endpoint, cle
 def test_model_pickles_without_secrets(local_host, sum_endpoint, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "driver-secret-value-123")
     model = make_model(local_host, sum_endpoint)
-    from endpoints.engine import PartitionScorer
+    from endpoints.scoring.engine import PartitionScorer
 
     scorer = PartitionScorer(
         model.endpoint,
@@ -290,7 +292,7 @@ def test_model_pickles_without_secrets(local_host, sum_endpoint, monkeypatch):
         XGBoostCSVRowDeserializer(),
         endpoint_url=local_host.url,
     )
-    from endpoints.sagemaker_runtime import SageMakerEndpoint
+    from endpoints.clients.sagemaker_runtime import SageMakerEndpoint
 
     ep = SageMakerEndpoint("x", aws_access_key_id="AKIAEXAMPLE", aws_secret_access_key="s3cr3t")
     explicit.set_endpoint(ep)

@@ -11,11 +11,11 @@ import logging
 
 import pytest
 
-from endpoints.cleanup import SageMakerResourceCleanup
 from endpoints.errors import EndpointCreationError, HostingError
-from endpoints.hosting import EndpointDeployer
-from endpoints.naming import NamePolicy
-from endpoints.resources import RUN_ID_TAG, CreatedResources
+from endpoints.lifecycle.cleanup import SageMakerResourceCleanup
+from endpoints.lifecycle.hosting import EndpointDeployer
+from endpoints.lifecycle.naming import NamePolicy
+from endpoints.lifecycle.resources import RUN_ID_TAG, CreatedResources
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
@@ -49,7 +49,7 @@ def tags_of(client, arn: str) -> dict[str, str]:
 
 
 def test_create_model_config_endpoint_in_service_tagged_then_cleaned(moto_sagemaker, caplog):
-    caplog.set_level(logging.INFO, logger="endpoints.hosting")
+    caplog.set_level(logging.INFO, logger="endpoints.lifecycle.hosting")
     created = deploy(moto_sagemaker, "hosting-e2e")
 
     name = created.endpoint_name
@@ -330,7 +330,7 @@ def test_local_host_throttled_control_plane_deploys_and_cleans(lifecycle_host):
 
 
 def test_factories_create_score_and_clean_end_to_end(lifecycle_host, spark, tmp_path):
-    from endpoints.model import EndpointCreationPolicy, SageMakerModel
+    from endpoints.scoring.model import EndpointCreationPolicy, SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 
     sm = lifecycle_host.sagemaker_client()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from endpoints.naming import NamePolicy, ResourceNames, is_valid_resource_name
+from endpoints.lifecycle.naming import NamePolicy, ResourceNames, is_valid_resource_name
 
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from endpoints.resources import (
+from endpoints.lifecycle.resources import (
     RUN_ID_TAG,
     CreatedResources,
     ResourceKind,

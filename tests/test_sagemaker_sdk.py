@@ -25,9 +25,9 @@ from sagemaker.core.serializers import (
     NumpySerializer,
 )
 
-from endpoints.http import HttpEndpoint
-from endpoints.model import SageMakerModel
+from endpoints.clients.http import HttpEndpoint
 from endpoints.sagemaker_sdk import SDKDeserializerAdapter, SDKSerializerAdapter, image_uri
+from endpoints.scoring.model import SageMakerModel
 from serde.batching import RequestBatchIterator, RequestBody
 from serde.errors import ResponseParseError, RowSerializationError, SchemaValidationError
 
@@ -234,7 +234,8 @@ def test_spark_transform_through_sdk_adapters(spark, sum_server, serializer, des
 def test_core_imports_without_the_sdk_and_explains_the_extra():
     code = (
         "import sys; sys.modules['sagemaker'] = None; sys.modules['sagemaker.core'] = None\n"
-        "import endpoints, endpoints.cleanup, endpoints.hosting, endpoints.sagemaker_sdk as s\n"
+        "import endpoints, endpoints.lifecycle.cleanup, endpoints.lifecycle.hosting\n"
+        "import endpoints.sagemaker_sdk as s\n"
         "try:\n    s.image_uri(region='us-east-1')\nexcept ImportError as e:\n    print(e)\n"
     )
     result = subprocess.run(

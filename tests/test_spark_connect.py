@@ -59,7 +59,7 @@ def connect_job(spark, params: dict) -> dict:
     SerDe; reports counts and exactness of both."""
     from pyspark.sql import functions as F
 
-    from endpoints.model import SageMakerModel
+    from endpoints.scoring.model import SageMakerModel
 
     ids = spark.range(0, params["rows"], 1, params["partitions"])
     plain = ids.mapInArrow(scaled_ids, "id long, half double").toArrow()

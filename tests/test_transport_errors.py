@@ -1,4 +1,4 @@
-"""endpoints.transport: failed answers → error classes, Retry-After, Secret, the base class."""
+"""endpoints.clients.transport: failed answers → error classes, Retry-After, Secret, base."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from collections.abc import Hashable
 
 import pytest
 
+from endpoints.clients.specs import endpoint_from_spec
+from endpoints.clients.transport import (
+    Endpoint,
+    Secret,
+    error_for_response,
+    parse_retry_after,
+)
 from endpoints.errors import (
     InvocationError,
     ModelError,
@@ -17,13 +24,6 @@ from endpoints.errors import (
     ThrottledError,
 )
 from endpoints.retry import RetryPolicy
-from endpoints.transport import (
-    Endpoint,
-    Secret,
-    endpoint_from_spec,
-    error_for_response,
-    parse_retry_after,
-)
 
 
 @pytest.mark.parametrize(
@@ -174,5 +174,5 @@ def test_endpoint_from_spec_refuses_unknown_kinds():
     with pytest.raises(ValueError) as info:
         endpoint_from_spec({"kind": "grpc", "options": {}})
     assert str(info.value) == (
-        "unknown endpoint kind 'grpc' in saved spec; expected 'sagemaker' or 'http'"
+        "unknown endpoint kind 'grpc' in saved spec; expected one of ['http', 'sagemaker']"
     )

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from endpoints.window import AdaptiveWindow, WindowTicket
+from endpoints.scoring.window import AdaptiveWindow, WindowTicket
 
 WAIT_S = 5.0  # upper bound for anything a thread waits on; tests finish far sooner
 

@@ -23,12 +23,13 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLWrit
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from endpoints.engine import EngineOptions, PartitionScorer, output_schema
+from endpoints.clients.sagemaker_runtime import SageMakerEndpoint
+from endpoints.clients.specs import endpoint_from_spec
+from endpoints.clients.transport import Endpoint
 from endpoints.errors import ConfigurationError
-from endpoints.metrics import MetricsAccumulatorParam, TransformMetrics
 from endpoints.retry import RetryPolicy
-from endpoints.sagemaker_runtime import SageMakerEndpoint
-from endpoints.transport import Endpoint, endpoint_from_spec
+from endpoints.scoring.engine import EngineOptions, PartitionScorer, output_schema
+from endpoints.scoring.metrics import MetricsAccumulatorParam, TransformMetrics
 from serde.base import RequestRowSerializer, ResponseRowDeserializer
 from serde.batching import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS
 from serde.errors import SerdeError
@@ -36,7 +37,7 @@ from serde.registry import deserializer_from_spec, serde_spec, serializer_from_s
 
 __all__ = ["EndpointCreationPolicy", "SageMakerModel"]
 
-log = logging.getLogger("endpoints.model")
+log = logging.getLogger("endpoints.scoring.model")
 
 
 class EndpointCreationPolicy(enum.Enum):
@@ -216,8 +217,8 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         ``endpoint_url`` points both the control plane (unless ``sagemaker_client`` is
         given) and the runtime at another server, such as the local endpoint host.
         """
-        from endpoints.hosting import EndpointDeployer
-        from endpoints.naming import NamePolicy
+        from endpoints.lifecycle.hosting import EndpointDeployer
+        from endpoints.lifecycle.naming import NamePolicy
 
         policy = EndpointCreationPolicy(endpoint_creation_policy)
         client = sagemaker_client or _sagemaker_client(region, endpoint_url)
@@ -283,7 +284,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         **options: Any,
     ) -> SageMakerModel:
         """A model on a new endpoint serving the artifacts of a finished training job."""
-        from endpoints.hosting import EndpointDeployer
+        from endpoints.lifecycle.hosting import EndpointDeployer
 
         client = sagemaker_client or _sagemaker_client(region, endpoint_url)
         model_path = EndpointDeployer(client).model_data_from_training_job(training_job_name)
@@ -452,7 +453,7 @@ def _sagemaker_client(region: str | None, endpoint_url: str | None) -> Any:
 
 
 def _fixed_names(names: Any) -> Any:
-    from endpoints.naming import NamePolicy
+    from endpoints.lifecycle.naming import NamePolicy
 
     return NamePolicy(
         model_name=names.model_name,

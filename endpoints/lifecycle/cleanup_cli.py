@@ -9,7 +9,7 @@ Selectors (at least one is required; given together, a resource must match all o
 * ``--older-than AGE``: created more than ``AGE`` ago (``30m``, ``6h``, ``2d``, ``1w``).
 
 ``--dry-run`` prints what would be deleted and deletes nothing. Deletion goes endpoints,
-then configs, then models, through :class:`~endpoints.cleanup.SageMakerResourceCleanup`
+then configs, then models, through :class:`~endpoints.lifecycle.cleanup.SageMakerResourceCleanup`
 (idempotent, throttle-retrying). Exit status: 0 when every selected resource was deleted
 or was already gone (or on a dry run), 1 when any deletion or the listing failed, 2 for a
 usage error.
@@ -29,10 +29,10 @@ from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from endpoints.cleanup import CleanupReport, Outcome, SageMakerResourceCleanup
 from endpoints.errors import CleanupError
-from endpoints.hosting import ControlPlaneCalls, error_code, error_message
-from endpoints.resources import CreatedResources, ResourceKind, ResourceRef
+from endpoints.lifecycle.cleanup import CleanupReport, Outcome, SageMakerResourceCleanup
+from endpoints.lifecycle.hosting import ControlPlaneCalls, error_code, error_message
+from endpoints.lifecycle.resources import CreatedResources, ResourceKind, ResourceRef
 
 __all__ = ["Candidate", "Selection", "main", "parse_age", "parse_tag", "select"]
 

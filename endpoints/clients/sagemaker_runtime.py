@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from endpoints.client_cache import client_cache
+from endpoints.clients.client_cache import client_cache
+from endpoints.clients.transport import Endpoint, Secret, error_for_response, parse_retry_after
 from endpoints.errors import TransportError
-from endpoints.transport import Endpoint, Secret, error_for_response, parse_retry_after
 
 __all__ = ["SageMakerEndpoint"]
 
@@ -19,7 +19,7 @@ class SageMakerEndpoint(Endpoint):
 
     Credentials come from the standard AWS chain on each executor (instance role,
     environment, ``profile_name``) unless passed here; passed ones are kept as
-    :class:`~endpoints.transport.Secret` and never printed. botocore's own retries are
+    :class:`~endpoints.clients.transport.Secret` and never printed. botocore's own retries are
     switched off (one attempt per call) so they cannot multiply with the engine's.
 
     Args:

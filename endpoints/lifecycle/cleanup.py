@@ -1,7 +1,7 @@
 """Deleting exactly the SageMaker resources a run created, safely and repeatably.
 
 :class:`SageMakerResourceCleanup` deletes what it is given — a
-:class:`~endpoints.resources.CreatedResources` or single names — and nothing else:
+:class:`~endpoints.lifecycle.resources.CreatedResources` or single names — and nothing else:
 
 * order: endpoints, then endpoint configs, then models (what uses a thing goes first);
 * idempotent: a resource that is already gone counts as done, so running cleanup twice, or
@@ -24,8 +24,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from endpoints.errors import CleanupError
-from endpoints.hosting import ControlPlaneCalls, error_code, error_message, is_not_found
-from endpoints.resources import CreatedResources, ResourceKind, ResourceRef
+from endpoints.lifecycle.hosting import ControlPlaneCalls, error_code, error_message, is_not_found
+from endpoints.lifecycle.resources import CreatedResources, ResourceKind, ResourceRef
 from endpoints.retry import RetryPolicy
 
 __all__ = [

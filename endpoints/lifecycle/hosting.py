@@ -28,8 +28,8 @@ from endpoints.errors import (
     ThrottledError,
     TransportError,
 )
-from endpoints.naming import NamePolicy
-from endpoints.resources import RUN_ID_TAG, CreatedResources
+from endpoints.lifecycle.naming import NamePolicy
+from endpoints.lifecycle.resources import RUN_ID_TAG, CreatedResources
 from endpoints.retry import RetryPolicy
 
 __all__ = [

@@ -23,7 +23,8 @@ from typing import Any
 import pyarrow as pa
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
-from endpoints.client_cache import client_cache
+from endpoints.clients.client_cache import client_cache
+from endpoints.clients.transport import Endpoint
 from endpoints.errors import (
     ConfigurationError,
     EndpointsError,
@@ -33,10 +34,9 @@ from endpoints.errors import (
     RetriesExhaustedError,
     ThrottledError,
 )
-from endpoints.metrics import TransformMetrics
 from endpoints.retry import RetryPolicy
-from endpoints.transport import Endpoint
-from endpoints.window import AdaptiveWindow
+from endpoints.scoring.metrics import TransformMetrics
+from endpoints.scoring.window import AdaptiveWindow
 from serde.arrow_types import to_arrow_schema
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
 from serde.batching import (
@@ -55,7 +55,7 @@ __all__ = [
     "output_schema",
 ]
 
-log = logging.getLogger("endpoints.engine")
+log = logging.getLogger("endpoints.scoring.engine")
 
 #: The error column: why a row has no results, and how hard we tried.
 ERROR_COLUMN_TYPE = StructType(

@@ -3,7 +3,7 @@
 An :class:`Endpoint` is a small, picklable *description* of where requests go (a
 SageMaker endpoint name and region, or a URL and headers). The network client behind it
 (a boto3 client, a urllib3 pool) is built lazily, once per Python worker process, by
-:mod:`endpoints.client_cache`, so shipping an endpoint to executors ships no sockets and
+:mod:`endpoints.clients.client_cache`, so shipping an endpoint to executors ships no sockets and
 no credentials from the driver.
 """
 
@@ -84,23 +84,6 @@ class Endpoint(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def endpoint_from_spec(spec: dict[str, Any]) -> Endpoint:
-    """Rebuilds an endpoint saved with :meth:`Endpoint.to_spec`."""
-    kind = spec.get("kind")
-    options = dict(spec.get("options", {}))
-    if kind == "sagemaker":
-        from endpoints.sagemaker_runtime import SageMakerEndpoint
-
-        return SageMakerEndpoint(**options)
-    if kind == "http":
-        from endpoints.http import HttpEndpoint
-
-        return HttpEndpoint(**options)
-    raise ValueError(
-        f"unknown endpoint kind {kind!r} in saved spec; expected 'sagemaker' or 'http'"
-    )
 
 
 #: Error codes that mean "slow down", whatever status they come with (SageMaker's

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any
 
-from endpoints.client_cache import client_cache
+from endpoints.clients.client_cache import client_cache
+from endpoints.clients.transport import Endpoint, Secret, error_for_response, parse_retry_after
 from endpoints.errors import TransportError
-from endpoints.transport import Endpoint, Secret, error_for_response, parse_retry_after
 
 __all__ = ["HttpEndpoint"]
 
@@ -20,7 +20,7 @@ class HttpEndpoint(Endpoint):
     """POSTs each body to ``url``.
 
     Headers named like credentials (Authorization, X-Api-Key, Cookie) are kept as
-    :class:`~endpoints.transport.Secret`. Status handling matches SageMaker's: 429 and 503
+    :class:`~endpoints.clients.transport.Secret`. Status handling matches SageMaker's: 429 and 503
     are throttles (``Retry-After`` honoured), other 5xx server errors, 4xx rejections.
 
     >>> HttpEndpoint.tf_serving("http://127.0.0.1:8501", "half_plus_two")
