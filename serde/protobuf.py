@@ -183,11 +183,7 @@ class ProtobufRequestRowSerializer(RequestRowSerializer):
             ) from exc
         if isinstance(value, (list, tuple)) and None in value:
             # numpy would read None as NaN; the batch path rejects it, so must this one
-            raise RowSerializationError(
-                f"features hold a null element at position {value.index(None)}; fill or "
-                "drop nulls before scoring",
-                column=column,
-            )
+            raise RowSerializationError(_null_element_reason(value), column=column)
         indices, values, size, is_sparse = features_from_row(value, column=column)
         if is_sparse:
             return frame_record(features_record_bytes(values, indices, size))
@@ -208,8 +204,13 @@ class ProtobufRequestRowSerializer(RequestRowSerializer):
             # a null inside an array, or a long float64 cannot hold exactly: the per-row
             # path finds the rows and reports each one on its own
             return super().serialize_batch(batch)
+        values = batch.column(column)
         errors = {
-            int(i): RowSerializationError("features are null", row_index=int(i), column=column)
+            int(i): RowSerializationError(
+                _null_element_reason(values[int(i)].as_py()),
+                row_index=int(i),
+                column=column,
+            )
             for i in np.flatnonzero(block.null)
         }
         widths = block.sizes[~block.null]
@@ -220,6 +221,15 @@ class ProtobufRequestRowSerializer(RequestRowSerializer):
         if uniform and packed and not block.is_sparse.any():
             return _serialized_dense_block(block, errors)
         return _serialized_mixed_block(block, errors)
+
+
+def _null_element_reason(value: object) -> str:
+    if not (isinstance(value, list) and None in value):
+        return "features are null"
+    return (
+        f"features hold a null element at position {value.index(None)}; fill or "
+        "drop nulls before scoring"
+    )
 
 
 def _serialized_dense_block(
