@@ -68,11 +68,14 @@ def deploy_python_model(url: str, name: str, source: str = SUM_MODEL) -> None:
     )
 
 
-def spark_session(master: str = "local[2]"):
+def spark_session(master: str = "local[2]", **conf: str):
     from pyspark.sql import SparkSession
 
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
     spark = (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .config("spark.ui.enabled", "false")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
