@@ -106,23 +106,36 @@ def run_pandas_udf_baseline(spark, url: str, endpoint: str, rows: int) -> float:
     return timed(lambda: df.write.format("noop").mode("overwrite").save())
 
 
+class MeasuredScorer:
+    """Runs a partition through the engine, then appends the worker's peak RSS to a file.
+    Defined here (pickled by value), so workers need nothing but the installed package."""
+
+    def __init__(self, scorer, marker: str) -> None:
+        self.scorer = scorer
+        self.marker = marker
+
+    def __call__(self, batches):
+        yield from self.scorer(batches)
+        with open(self.marker, "a") as f:
+            f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
+
+
 def peak_worker_memory(spark, url: str, endpoint: str, rows: int) -> int:
     """Peak RSS (KiB) of the Python workers that ran the transform."""
     from endpoints.scoring.engine import PartitionScorer
 
+    model = engine_model(url, endpoint)
+    df = features_df(spark, rows)
     marker = Path(tempfile.mkdtemp()) / "rss"
-    original = PartitionScorer.__call__
-
-    def measured(self, batches):
-        yield from original(self, batches)
-        with open(marker, "a") as f:
-            f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
-
-    PartitionScorer.__call__ = measured
-    try:
-        run_engine(spark, url, endpoint, rows)
-    finally:
-        PartitionScorer.__call__ = original
+    scorer = PartitionScorer(
+        model.endpoint,
+        model.request_row_serializer,
+        model.response_row_deserializer,
+        df.schema,
+        model.engine_options(),
+    )
+    out = df.mapInArrow(MeasuredScorer(scorer, str(marker)), model.transformSchema(df.schema))
+    out.write.format("noop").mode("overwrite").save()
     return max(int(v) for v in marker.read_text().split())
 
 
