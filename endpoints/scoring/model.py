@@ -266,24 +266,17 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         cls,
         training_job_name: str,
         model_image: str,
-        model_execution_role_arn: str,
-        endpoint_instance_type: str,
-        endpoint_initial_instance_count: int,
-        request_row_serializer: RequestRowSerializer,
-        response_row_deserializer: ResponseRowDeserializer,
-        model_environment_variables: dict[str, str] | None = None,
-        endpoint_creation_policy: EndpointCreationPolicy = (
-            EndpointCreationPolicy.CREATE_ON_CONSTRUCT
-        ),
+        *args: Any,
         sagemaker_client: Any = None,
-        prepend_result_rows: bool = True,
-        name_policy: Any = None,
-        *,
         region: str | None = None,
         endpoint_url: str | None = None,
-        **options: Any,
+        **kwargs: Any,
     ) -> SageMakerModel:
-        """A model on a new endpoint serving the artifacts of a finished training job."""
+        """A model on a new endpoint serving the artifacts of a finished training job.
+
+        Takes the arguments of :meth:`from_model_s3_path` after ``model_path``, in the same
+        order and with the same names; the model data comes from DescribeTrainingJob.
+        """
         from endpoints.lifecycle.hosting import EndpointDeployer
 
         client = sagemaker_client or _sagemaker_client(region, endpoint_url)
@@ -291,19 +284,11 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         return cls.from_model_s3_path(
             model_path,
             model_image,
-            model_execution_role_arn,
-            endpoint_instance_type,
-            endpoint_initial_instance_count,
-            request_row_serializer,
-            response_row_deserializer,
-            model_environment_variables,
-            endpoint_creation_policy,
-            client,
-            prepend_result_rows,
-            name_policy,
+            *args,
+            sagemaker_client=client,
             region=region,
             endpoint_url=endpoint_url,
-            **options,
+            **kwargs,
         )
 
     # -- configuration -------------------------------------------------------------------
