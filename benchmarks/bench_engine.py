@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -143,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rows = args.rows
     # fresh Python workers per task: peak memory belongs to one partition's scoring
@@ -151,11 +153,20 @@ def main() -> None:
         deploy_python_model(url, "bench-sum")
         spark = spark_session()
         run_engine(spark, url, "bench-sum", 20_000)  # warm up workers and clients
-        engine_s, metrics = run_engine(spark, url, "bench-sum", rows)
-        raw_s = run_raw_ceiling(url, "bench-sum", rows, batch_rows=1000)
-        udf_s = run_pandas_udf_baseline(spark, url, "bench-sum", rows)
-        floor_s = run_spark_floor(spark, rows)
-        print(f"\n### Engine throughput: {rows:,} rows x {FEATURES} doubles, CSV, local[2]\n")
+        # the machine is shared and noisy: interleave the variants over several rounds and
+        # report each one's median, so drift hits all of them alike
+        times: dict[str, list[float]] = {"a": [], "b": [], "c": [], "d": []}
+        for _ in range(args.rounds):
+            seconds, metrics = run_engine(spark, url, "bench-sum", rows)
+            times["a"].append(seconds)
+            times["b"].append(run_raw_ceiling(url, "bench-sum", rows, batch_rows=1000))
+            times["c"].append(run_pandas_udf_baseline(spark, url, "bench-sum", rows))
+            times["d"].append(run_spark_floor(spark, rows))
+        engine_s, raw_s, udf_s, floor_s = (statistics.median(times[k]) for k in "abcd")
+        print(
+            f"\n### Engine throughput: {rows:,} rows x {FEATURES} doubles, CSV, local[2] "
+            f"(median of {args.rounds} interleaved rounds)\n"
+        )
         print(
             table(
                 ["variant", "seconds", "rows/s", "vs raw ceiling", "vs pandas_udf"],
