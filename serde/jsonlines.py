@@ -19,7 +19,9 @@ from pyspark.sql.types import StructType
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
 from serde.ddl import schema_from
 from serde.errors import ResponseParseError
-from serde.json import InstanceWriter, PredictionReader, decode_json
+from serde.json_codec import decode_json
+from serde.json_instances import InstanceWriter
+from serde.json_predictions import PredictionReader
 from serde.registry import register_deserializer, register_serializer
 
 __all__ = [

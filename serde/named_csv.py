@@ -38,7 +38,8 @@ from serde.csv import CSV_CONTENT_TYPE, require_batch_columns, row_value, serial
 from serde.ddl import schema_from
 from serde.errors import ResponseParseError, SchemaValidationError
 from serde.features import NUMERIC_TYPES
-from serde.json import INTEGER_RANGES, record_batch_from_columns
+from serde.json_coercion import INTEGER_RANGES
+from serde.json_predictions import record_batch_from_columns
 from serde.numbers import double_tokens, format_double_bytes, parse_double, parse_int, to_float64
 from serde.registry import register_deserializer, register_serializer
 

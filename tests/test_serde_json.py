@@ -38,8 +38,8 @@ from serde.json import (
     JSONColumnarRequestSerializer,
     JSONPredictionsResponseRowDeserializer,
     JSONRequestRowSerializer,
-    dump_matrix_rows,
 )
+from serde.json_instances import dump_matrix_rows
 from serde.registry import (
     deserializer_from_spec,
     register_deserializer,
