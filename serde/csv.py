@@ -24,11 +24,14 @@ from pyspark.sql import Row
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
-from serde.errors import ResponseParseError, RowSerializationError, SchemaValidationError
+from serde.errors import ResponseParseError, RowSerializationError
 from serde.features import (
+    NULL_ELEMENT,
+    NULL_FEATURES,
     FeatureBlock,
     features_from_batch,
     features_from_row,
+    require_columns,
     validate_features_schema,
 )
 from serde.numbers import (
@@ -50,9 +53,6 @@ __all__ = [
 
 CSV_CONTENT_TYPE = "text/csv"
 
-_NULL_FEATURES = "features are null"
-#: features_from_row's wording; the tests check both paths say the same
-_NULL_ELEMENT = "an array of features holds a null element; fill or drop nulls before scoring"
 _NULL_VALUE = "value is null; fill or drop nulls before scoring"
 
 
@@ -62,14 +62,7 @@ _NULL_VALUE = "value is null; fill or drop nulls before scoring"
 def require_batch_columns(batch: pa.RecordBatch, columns: Sequence[str]) -> None:
     """Raises :class:`SchemaValidationError` for the first of ``columns`` the batch lacks
     (a serializer used without ``set_schema`` meets the schema only here)."""
-    for name in columns:
-        if name not in batch.schema.names:
-            raise SchemaValidationError(
-                name,
-                "a column of the batch",
-                "no such column",
-                f"available columns: {', '.join(batch.schema.names)}",
-            )
+    require_columns(batch.schema.names, columns, "a column of the batch")
 
 
 def row_value(row: Row, column: str):
@@ -120,7 +113,7 @@ def null_feature_errors(
     errors = {} if errors is None else errors
     value_null = np.asarray(batch.column(column).is_null().to_numpy(zero_copy_only=False))
     for i in np.flatnonzero(block.null).tolist():
-        reason = _NULL_FEATURES if value_null[i] else _NULL_ELEMENT
+        reason = NULL_FEATURES if value_null[i] else NULL_ELEMENT
         errors.setdefault(i, RowSerializationError(reason, row_index=i, column=column))
     return errors
 

@@ -9,7 +9,7 @@ writers format in one call.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,16 +32,38 @@ from pyspark.sql.types import (
 from serde.errors import RowSerializationError, SchemaValidationError
 
 __all__ = [
+    "NULL_ELEMENT",
+    "NULL_FEATURES",
     "NUMERIC_TYPES",
     "FeatureBlock",
     "features_from_batch",
     "features_from_row",
+    "require_columns",
     "validate_features_schema",
 ]
 
 NUMERIC_TYPES = (DoubleType, FloatType, IntegerType, LongType, ShortType, ByteType, DecimalType)
 _ARRAY_ELEMENT_TYPES = (DoubleType, FloatType, IntegerType, LongType)
 _EXPECTED_VECTOR = "an ML Vector or array<float|double|int|long>"
+
+#: How a row without features is reported; every writer's per-row and vectorized paths
+#: use these words, so the tests can compare their errors exactly.
+NULL_FEATURES = "features are null"
+NULL_ELEMENT = "an array of features holds a null element; fill or drop nulls before scoring"
+
+
+def require_columns(
+    available: Sequence[str],
+    columns: Iterable[str],
+    expected: str = "a column of the DataFrame",
+) -> None:
+    """Raises :class:`SchemaValidationError` for the first of ``columns`` not among
+    ``available`` (a schema's or a batch's names), listing the names there are."""
+    for name in columns:
+        if name not in available:
+            raise SchemaValidationError(
+                name, expected, "no such column", f"available columns: {', '.join(available)}"
+            )
 
 
 def validate_features_schema(
@@ -60,14 +82,7 @@ def validate_features_schema(
     columns = list(columns)
     if not columns:
         raise SchemaValidationError("<features>", "at least one column", "an empty list")
-    for name in columns:
-        if name not in schema.names:
-            raise SchemaValidationError(
-                name,
-                "a column of the DataFrame",
-                "no such column",
-                f"available columns: {', '.join(schema.names)}",
-            )
+    require_columns(schema.names, columns)
     if len(columns) == 1:
         data_type = schema[columns[0]].dataType
         if isinstance(data_type, VectorUDT):
@@ -249,7 +264,7 @@ def features_from_row(value: object, row_index: int | None = None, column: str |
     Accepts an ML vector, a sequence of numbers, or a sequence of scalar column values.
     """
     if value is None:
-        raise RowSerializationError("features are null", row_index=row_index, column=column)
+        raise RowSerializationError(NULL_FEATURES, row_index=row_index, column=column)
     if isinstance(value, SparseVector):
         return (
             np.asarray(value.indices, dtype=np.int64),
@@ -262,11 +277,7 @@ def features_from_row(value: object, row_index: int | None = None, column: str |
     else:
         items = list(value)
         if any(v is None for v in items):
-            raise RowSerializationError(
-                "an array of features holds a null element; fill or drop nulls before scoring",
-                row_index=row_index,
-                column=column,
-            )
+            raise RowSerializationError(NULL_ELEMENT, row_index=row_index, column=column)
         try:
             values = np.asarray(items, dtype=np.float64)
         except (TypeError, ValueError) as exc:

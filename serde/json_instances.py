@@ -24,7 +24,13 @@ from pyspark.sql.types import ArrayType, BooleanType, DataType, DecimalType, Str
 
 from serde.arrow_types import rows_from_record_batch
 from serde.errors import RowSerializationError, SchemaValidationError
-from serde.features import NUMERIC_TYPES, features_from_batch, validate_features_schema
+from serde.features import (
+    NULL_FEATURES,
+    NUMERIC_TYPES,
+    features_from_batch,
+    require_columns,
+    validate_features_schema,
+)
 from serde.json_codec import DUMP_OPTIONS, NOT_FINITE_HINT, dumps
 
 __all__ = [
@@ -110,7 +116,7 @@ class InstanceWriter:
             column = self.columns[0]
             value = row[column]
             if value is None:
-                raise RowSerializationError("features are null", column=column)
+                raise RowSerializationError(NULL_FEATURES, column=column)
             if isinstance(value, Vector):
                 return _checked_floats(value.toArray(), column)
             if isinstance(value, (list, tuple)):
@@ -315,14 +321,8 @@ def validate_input_columns(schema: StructType, columns: Sequence[str]) -> None:
     arrays of those, or an ML vector."""
     if not columns:
         raise SchemaValidationError("<inputs>", "at least one column", "an empty mapping")
+    require_columns(schema.names, columns)
     for name in columns:
-        if name not in schema.names:
-            raise SchemaValidationError(
-                name,
-                "a column of the DataFrame",
-                "no such column",
-                f"available columns: {', '.join(schema.names)}",
-            )
         data_type = schema[name].dataType
         if not _input_type_ok(data_type, top_level=True):
             raise SchemaValidationError(

@@ -21,7 +21,7 @@ from pyspark.sql import Row
 from pyspark.sql.types import DoubleType, StructField, StructType
 
 from serde.arrow_types import VECTOR_ARROW_TYPE
-from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
+from serde.base import ResponseRowDeserializer, SerializedRows
 from serde.csv import (
     _decode,
     list_of_tokens,
@@ -40,8 +40,9 @@ from serde.features import (
     FeatureBlock,
     features_from_batch,
     features_from_row,
-    validate_features_schema,
+    require_columns,
 )
+from serde.features_column import FeaturesColumnSerializer
 from serde.numbers import (
     double_tokens,
     format_double_bytes,
@@ -66,11 +67,10 @@ _NULL_LABEL = "label is null; fill or drop rows without a label before scoring"
 _UNLABELED = b"0.0"
 
 
-class _LibSVMRowWriter(RequestRowSerializer):
+class _LibSVMRowWriter(FeaturesColumnSerializer):
     """What both LibSVM serializers share; they differ only in where the label comes from."""
 
     content_type = LIBSVM_CONTENT_TYPE
-    features_column_name: str
 
     def _label_of(self, row: Row) -> float:
         raise NotImplementedError
@@ -142,19 +142,11 @@ class LibSVMRequestRowSerializer(_LibSVMRowWriter):
         features_column_name: str = "features",
     ) -> None:
         self.label_column_name = label_column_name
-        self.features_column_name = features_column_name
-        if schema is not None:
-            self.set_schema(schema)
+        super().__init__(schema, features_column_name)
 
     def validate_schema(self, schema: StructType) -> None:
         name = self.label_column_name
-        if name not in schema.names:
-            raise SchemaValidationError(
-                name,
-                "a numeric label column",
-                "no such column",
-                f"available columns: {', '.join(schema.names)}",
-            )
+        require_columns(schema.names, [name], "a numeric label column")
         if not isinstance(schema[name].dataType, NUMERIC_TYPES):
             raise SchemaValidationError(
                 name,
@@ -162,7 +154,7 @@ class LibSVMRequestRowSerializer(_LibSVMRowWriter):
                 schema[name].dataType.simpleString(),
                 "cast it to double, or use UnlabeledLibSVMRequestRowSerializer",
             )
-        validate_features_schema(schema, self.features_column_name, allow_scalar_columns=False)
+        super().validate_schema(schema)
 
     def _label_columns(self) -> list[str]:
         return [self.label_column_name]
@@ -192,16 +184,6 @@ class UnlabeledLibSVMRequestRowSerializer(_LibSVMRowWriter):
     >>> UnlabeledLibSVMRequestRowSerializer().serialize_row(Row(features=Vectors.dense([3, 0])))
     b'0.0 1:3.0 2:0.0\\n'
     """
-
-    def __init__(
-        self, schema: StructType | None = None, features_column_name: str = "features"
-    ) -> None:
-        self.features_column_name = features_column_name
-        if schema is not None:
-            self.set_schema(schema)
-
-    def validate_schema(self, schema: StructType) -> None:
-        validate_features_schema(schema, self.features_column_name, allow_scalar_columns=False)
 
     def _label_of(self, row: Row) -> float:
         return 0.0

@@ -37,7 +37,7 @@ from serde.base import RequestRowSerializer, ResponseRowDeserializer, Serialized
 from serde.csv import CSV_CONTENT_TYPE, require_batch_columns, row_value, serialized_from_strings
 from serde.ddl import schema_from
 from serde.errors import ResponseParseError, SchemaValidationError
-from serde.features import NUMERIC_TYPES
+from serde.features import NUMERIC_TYPES, require_columns
 from serde.json_coercion import INTEGER_RANGES
 from serde.json_predictions import record_batch_from_columns
 from serde.numbers import double_tokens, format_double_bytes, parse_double, parse_int, to_float64
@@ -103,14 +103,8 @@ class NamedCSVRequestRowSerializer(RequestRowSerializer):
             raise ValueError("NamedCSVRequestRowSerializer needs at least one column")
 
     def validate_schema(self, schema: StructType) -> None:
+        require_columns(schema.names, self.columns)
         for name in self.columns:
-            if name not in schema.names:
-                raise SchemaValidationError(
-                    name,
-                    "a column of the DataFrame",
-                    "no such column",
-                    f"available columns: {', '.join(schema.names)}",
-                )
             data_type = schema[name].dataType
             if not isinstance(data_type, (*NUMERIC_TYPES, StringType, BooleanType)):
                 raise SchemaValidationError(

@@ -37,18 +37,20 @@ from pyspark.sql.types import (
 )
 
 from serde.arrow_types import VECTOR_ARROW_TYPE, to_arrow_type
-from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
+from serde.base import ResponseRowDeserializer, SerializedRows
 from serde.errors import (
     ResponseParseError,
     RowSerializationError,
     SchemaValidationError,
 )
 from serde.features import (
+    NULL_FEATURES,
     FeatureBlock,
     features_from_batch,
     features_from_row,
-    validate_features_schema,
+    require_columns,
 )
+from serde.features_column import FeaturesColumnSerializer
 from serde.proto import record_pb2
 from serde.recordio import frame_record, padding_length, read_recordio, record_header
 from serde.registry import register_deserializer, register_serializer
@@ -150,7 +152,7 @@ def _dense_frames_matrix(matrix32: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 @register_serializer("protobuf")
-class ProtobufRequestRowSerializer(RequestRowSerializer):
+class ProtobufRequestRowSerializer(FeaturesColumnSerializer):
     """One RecordIO-framed aialgs Record per row, byte-compatible with sagemaker_pyspark.
 
     The features column may be an ML ``Vector`` (dense or sparse) or an
@@ -161,16 +163,6 @@ class ProtobufRequestRowSerializer(RequestRowSerializer):
     """
 
     content_type = PROTOBUF_CONTENT_TYPE
-
-    def __init__(
-        self, schema: StructType | None = None, features_column_name: str = "features"
-    ) -> None:
-        self.features_column_name = features_column_name
-        if schema is not None:
-            self.set_schema(schema)
-
-    def validate_schema(self, schema: StructType) -> None:
-        validate_features_schema(schema, self.features_column_name, allow_scalar_columns=False)
 
     def serialize_row(self, row: Row) -> bytes:
         column = self.features_column_name
@@ -191,13 +183,7 @@ class ProtobufRequestRowSerializer(RequestRowSerializer):
 
     def serialize_batch(self, batch: pa.RecordBatch) -> SerializedRows:
         column = self.features_column_name
-        if column not in batch.schema.names:
-            raise SchemaValidationError(
-                column,
-                "a column of the batch",
-                "no such column",
-                f"available columns: {', '.join(batch.schema.names)}",
-            )
+        require_columns(batch.schema.names, [column], "a column of the batch")
         try:
             block = features_from_batch(batch, column)
         except (RowSerializationError, pa.ArrowInvalid):
@@ -225,7 +211,7 @@ class ProtobufRequestRowSerializer(RequestRowSerializer):
 
 def _null_element_reason(value: object) -> str:
     if not (isinstance(value, list) and None in value):
-        return "features are null"
+        return NULL_FEATURES
     return (
         f"features hold a null element at position {value.index(None)}; fill or "
         "drop nulls before scoring"
