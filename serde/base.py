@@ -26,6 +26,7 @@ __all__ = [
     "RequestRowSerializer",
     "ResponseRowDeserializer",
     "SerializedRows",
+    "serialize_rows",
 ]
 
 
@@ -135,18 +136,7 @@ class RequestRowSerializer(_RebuildableFromOptions, ABC):
         """All rows of ``batch`` at once. The default converts each row to a
         ``pyspark.sql.Row`` and calls :meth:`serialize_row`; built-ins override it with a
         vectorized version that produces the same bytes."""
-        rows: list[bytes | None] = []
-        errors: dict[int, RowSerializationError] = {}
-        for i, row in enumerate(rows_from_record_batch(batch, self._schema)):
-            try:
-                rows.append(self.serialize_row(row))
-            except RowSerializationError as exc:
-                errors[i] = exc.at_row(i)
-                rows.append(None)
-            except (ValueError, TypeError) as exc:
-                errors[i] = RowSerializationError(str(exc), row_index=i)
-                rows.append(None)
-        return SerializedRows.from_list(rows, errors)
+        return serialize_rows(self, rows_from_record_batch(batch, self._schema))
 
     def serialize_body(self, batch: pa.RecordBatch) -> bytes:
         """One whole request body for ``batch``; only formats with
@@ -157,6 +147,26 @@ class RequestRowSerializer(_RebuildableFromOptions, ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.serde_options().items())
         return f"{type(self).__name__}({args})"
+
+
+def serialize_rows(serializer: RequestRowSerializer, rows: Iterable[Row]) -> SerializedRows:
+    """Each row through ``serializer.serialize_row``; a row it refuses (a
+    :class:`RowSerializationError`, ``ValueError`` or ``TypeError``) gets zero length and
+    its error, numbered from 0, so one bad row never fails the others. The one per-row loop
+    behind the default :meth:`RequestRowSerializer.serialize_batch` and the packer's
+    ``iter_rows``."""
+    out: list[bytes | None] = []
+    errors: dict[int, RowSerializationError] = {}
+    for i, row in enumerate(rows):
+        try:
+            out.append(serializer.serialize_row(row))
+        except RowSerializationError as exc:
+            errors[i] = exc.at_row(i)
+            out.append(None)
+        except (ValueError, TypeError) as exc:
+            errors[i] = RowSerializationError(str(exc), row_index=i)
+            out.append(None)
+    return SerializedRows.from_list(out, errors)
 
 
 class ResponseRowDeserializer(_RebuildableFromOptions, ABC):

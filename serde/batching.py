@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import Row
 
-from serde.base import RequestRowSerializer, SerializedRows
+from serde.base import RequestRowSerializer, SerializedRows, serialize_rows
 from serde.errors import RowSerializationError, RowTooLargeError
 
 __all__ = [
@@ -101,7 +101,7 @@ class RequestBatchIterator:
         iterator = iter(rows)
         base = 0
         while chunk := list(islice(iterator, chunk_rows)):
-            yield from self.pack(_serialize_each(self.serializer, chunk), base_index=base)
+            yield from self.pack(serialize_rows(self.serializer, chunk), base_index=base)
             base += len(chunk)
 
     def pack(
@@ -201,18 +201,3 @@ class RequestBatchIterator:
             middle = (start + stop) // 2
             yield from self._whole_bodies(batch, start, middle, base_index)
             yield from self._whole_bodies(batch, middle, stop, base_index)
-
-
-def _serialize_each(serializer: RequestRowSerializer, rows: list[Row]) -> SerializedRows:
-    out: list[bytes | None] = []
-    errors: dict[int, RowSerializationError] = {}
-    for i, row in enumerate(rows):
-        try:
-            out.append(serializer.serialize_row(row))
-        except RowSerializationError as exc:
-            errors[i] = exc.at_row(i)
-            out.append(None)
-        except (ValueError, TypeError) as exc:
-            errors[i] = RowSerializationError(str(exc), row_index=i)
-            out.append(None)
-    return SerializedRows.from_list(out, errors)
