@@ -26,33 +26,17 @@ from pyspark.sql.types import (
     StructField,
     StructType,
 )
+from serde_helpers import both_paths, rows_of
 
 from serde import get_deserializer, get_serializer, serde_spec
 from serde.arrow_types import record_batch_from_rows
-from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
+from serde.base import ResponseRowDeserializer
 from serde.batching import RequestBatchIterator, RequestBody
 from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
 from serde.errors import ResponseParseError, SchemaValidationError
 from serde.numbers import format_double
 
 VECTOR_SCHEMA = StructType([StructField("id", LongType()), StructField("features", VectorUDT())])
-
-
-def both_paths(serializer: RequestRowSerializer, batch: pa.RecordBatch) -> SerializedRows:
-    """The vectorized result, after checking it equals the per-row path byte for byte
-    (and error for error)."""
-    fast = serializer.serialize_batch(batch)
-    slow = RequestRowSerializer.serialize_batch(serializer, batch)
-    assert fast.data == slow.data
-    assert fast.offsets.tolist() == slow.offsets.tolist()
-    assert {i: str(e) for i, e in fast.errors.items()} == {
-        i: str(e) for i, e in slow.errors.items()
-    }
-    return fast
-
-
-def rows_of(result: SerializedRows) -> list[bytes]:
-    return [result.row(i) for i in range(result.num_rows)]
 
 
 def arrow_batch(spark, rows, schema) -> pa.RecordBatch:

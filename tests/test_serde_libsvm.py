@@ -23,10 +23,11 @@ from pyspark.sql.types import (
     StructField,
     StructType,
 )
+from serde_helpers import both_paths, rows_of
 
 from serde import get_deserializer, get_serializer, serde_spec
 from serde.arrow_types import record_batch_from_rows, rows_from_record_batch
-from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
+from serde.base import ResponseRowDeserializer
 from serde.errors import ResponseParseError, SchemaValidationError
 from serde.libsvm import (
     LibSVMRequestRowSerializer,
@@ -36,23 +37,6 @@ from serde.libsvm import (
 
 LABELED = StructType([StructField("label", DoubleType()), StructField("features", VectorUDT())])
 UNLABELED = StructType([StructField("features", VectorUDT())])
-
-
-def both_paths(serializer: RequestRowSerializer, batch: pa.RecordBatch) -> SerializedRows:
-    """The vectorized result, after checking the per-row path gives the same bytes and
-    the same errors."""
-    fast = serializer.serialize_batch(batch)
-    slow = RequestRowSerializer.serialize_batch(serializer, batch)
-    assert fast.data == slow.data
-    assert fast.offsets.tolist() == slow.offsets.tolist()
-    assert {i: str(e) for i, e in fast.errors.items()} == {
-        i: str(e) for i, e in slow.errors.items()
-    }
-    return fast
-
-
-def rows_of(result: SerializedRows) -> list[bytes]:
-    return [result.row(i) for i in range(result.num_rows)]
 
 
 def parse_libsvm_line(line: bytes) -> tuple[float, list[int], list[float]]:
