@@ -166,6 +166,13 @@ def serialize_rows(serializer: RequestRowSerializer, rows: Iterable[Row]) -> Ser
         except (ValueError, TypeError) as exc:
             errors[i] = RowSerializationError(str(exc), row_index=i)
             out.append(None)
+        except (KeyError, IndexError) as exc:  # a field the row does not have
+            errors[i] = RowSerializationError(
+                f"{type(exc).__name__} {exc} reading the row; its fields are "
+                f"{list(getattr(row, '__fields__', []))}",
+                row_index=i,
+            )
+            out.append(None)
     return SerializedRows.from_list(out, errors)
 
 

@@ -316,3 +316,39 @@ def test_clients_are_reused_across_partitions(spark, local_host, sum_endpoint, c
     # one client per Python worker (local[2] runs a couple), not one per partition; workers
     # reused from earlier tests may already hold theirs
     assert m.client_constructions <= 4
+
+
+def test_a_failing_user_deserializer_is_reported_with_the_body(spark, local_host, sum_endpoint):
+    class BrokenDeserializer(XGBoostCSVRowDeserializer):
+        """A user's deserializer with a bug: it indexes past the end of its input."""
+
+        def deserialize_batch(self, body):
+            return [][0]
+
+    model = make_model(local_host, sum_endpoint, on_error="column")
+    model.set_response_row_deserializer(BrokenDeserializer())
+    rows = model.transform(features_df(spark, 20, partitions=1)).collect()
+    assert len(rows) == 20
+    assert {r.error.kind for r in rows} == {"parse"}
+    message = rows[0].error.message
+    assert "BrokenDeserializer raised IndexError: list index out of range" in message
+    assert "body (" in message and "starts b'" in message
+
+
+def test_rows_a_user_serializer_cannot_read_are_per_row_errors():
+    from pyspark.sql import Row
+
+    from serde.base import RequestRowSerializer, serialize_rows
+
+    class NeedsAge(RequestRowSerializer):
+        content_type = "text/csv"
+
+        def serialize_row(self, row):
+            return f"{int(row['age'])}\n".encode()
+
+    rows = [Row(age=1), Row(name="x"), Row(age="old"), Row(age=4)]
+    out = serialize_rows(NeedsAge(), rows)
+    assert out.row(0) == b"1\n" and out.row(3) == b"4\n"
+    assert sorted(out.errors) == [1, 2]
+    assert str(out.errors[1]).startswith("row 1: ") and "age" in str(out.errors[1])
+    assert str(out.errors[2]) == "row 2: invalid literal for int() with base 10: 'old'"

@@ -379,7 +379,16 @@ class PartitionScorer:
             self._count_request(shared, len(body), len(raw), time.monotonic() - sent_at)
             break
         try:
-            results = self.deserializer.deserialize_batch(raw)
+            try:
+                results = self.deserializer.deserialize_batch(raw)
+            except ResponseParseError:
+                raise
+            except Exception as exc:  # a user's deserializer: report it, with the body
+                raise ResponseParseError(
+                    f"{type(self.deserializer).__name__} raised {type(exc).__name__}: {exc}",
+                    body=raw,
+                    accepts=self.deserializer.accepts,
+                ) from exc
         except ResponseParseError as exc:
             exc.attempts = retry.attempts  # type: ignore[attr-defined]
             with shared.lock:
