@@ -3,8 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
-# compat mode puts the checkout on sys.path, so new modules need no reinstall
-EDITABLE := --config-settings editable_mode=compat
 
 # Spark's Python workers must run the venv's interpreter, not whatever python3 is on PATH.
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -17,11 +15,11 @@ $(PY):
 	$(PIP) --upgrade pip
 
 $(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PIP) -e '.[demo]' $(EDITABLE)
+	$(PIP) -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-all: pyproject.toml | $(PY)
-	$(PIP) -e '.[all]' $(EDITABLE)
+	$(PIP) -e '.[all]'
 	touch $@ $(VENV)/.installed-demo
 
 demo: $(VENV)/.installed-demo
