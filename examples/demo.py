@@ -1,13 +1,14 @@
 """The whole story on one machine: train, deploy, score a million rows, clean up.
 
 1. starts the local endpoint host (and stops it at the end, also on failure or Ctrl-C);
-2. trains a real model on scikit-learn's wine data, exports it to ONNX (and, when the
-   ``tensorflow`` extra is installed and ``--tensorflow`` is given, a Keras SavedModel),
-   and packs it as ``model.tar.gz`` under the host's local S3 root;
+2. trains a real model on scikit-learn's wine data, exports it to ONNX and packs it as
+   ``model.tar.gz`` under the host's local S3 root;
 3. ``SageMakerModel.from_model_s3_path`` creates model, endpoint config and endpoint;
 4. scores a DataFrame of 1,000,000 rows and checks every prediction against the model run
    in-process;
-5. cleans up with ``SageMakerResourceCleanup`` and proves nothing it created is left.
+5. cleans up with ``SageMakerResourceCleanup`` and proves nothing it created is left;
+6. when the ``tensorflow`` extra is installed, does 2-5 again with a Keras model served as a
+   TensorFlow SavedModel, on a tenth of the rows.
 
 Exits non-zero if any step fails. Run: ``make demo`` (or ``python examples/demo.py``).
 """
@@ -29,6 +30,7 @@ from _local import local_spark
 BUCKET = "demo-models"
 ROLE = "arn:aws:iam::123456789012:role/demo"
 ONNX_IMAGE = "local/onnxruntime:latest"
+TF_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
 
 
 def step(title: str) -> None:
@@ -98,13 +100,108 @@ def progress_reporter(spark, total_rows: int, stop: threading.Event) -> threadin
     return thread
 
 
+def clean_up_and_verify(sm, created) -> bool:
+    """Deletes what ``created`` lists, then checks the List calls no longer show any of it."""
+    from endpoints.lifecycle.cleanup import SageMakerResourceCleanup
+
+    print(SageMakerResourceCleanup(sm).delete_resources(created))
+    left = {
+        "models": [m["ModelName"] for m in sm.list_models()["Models"]],
+        "endpoint configs": [
+            c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]
+        ],
+        "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
+    }
+    mine = {created.model_name, created.endpoint_config_name, created.endpoint_name}
+    clean = True
+    for kind, names in left.items():
+        leftovers = sorted(set(names) & mine)
+        print(f"List check, {kind}: {leftovers or 'none left'}")
+        clean = clean and not leftovers
+    if not clean:
+        print("FAILED: resources were left behind", file=sys.stderr)
+    return clean
+
+
+def keras_variant(sm, url: str, workdir: Path, base: np.ndarray, rows: int) -> bool:
+    """The same story with a Keras model served as a TensorFlow SavedModel, when the
+    ``tensorflow`` extra is installed (``make test`` installs it; ``make demo`` does not)."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        print("\n(tensorflow extra not installed: skipping the Keras -> SavedModel variant)")
+        return True
+    from sklearn.datasets import load_wine
+
+    from endpoints.scoring.model import SageMakerModel
+    from serde.csv import UnlabeledCSVRequestRowSerializer
+    from serde.json import JSONPredictionsResponseRowDeserializer
+
+    step(f"6. the same with Keras -> TensorFlow SavedModel, {rows:,} rows")
+    data = load_wine()
+    x, y = data.data.astype(np.float32), data.target
+    tf.keras.utils.set_random_seed(1)
+    norm = tf.keras.layers.Normalization()
+    norm.adapt(x)
+    net = tf.keras.Sequential(
+        [
+            tf.keras.Input((x.shape[1],)),
+            norm,
+            tf.keras.layers.Dense(16, activation="relu"),
+            tf.keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    net.compile("adam", "sparse_categorical_crossentropy")
+    net.fit(x, y, epochs=40, verbose=0)
+    export_dir = workdir / "keras-savedmodel"
+    net.export(str(export_dir), verbose=False)
+    key = "wine-keras/model.tar.gz"
+    target = workdir / "s3" / BUCKET / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(target, "w:gz") as tar:
+        for path in export_dir.rglob("*"):
+            tar.add(path, arcname=str(path.relative_to(export_dir)), recursive=False)
+    print(f"trained a Keras MLP, exported a SavedModel -> s3://{BUCKET}/{key}")
+    model = SageMakerModel.from_model_s3_path(
+        f"s3://{BUCKET}/{key}",
+        model_image=TF_IMAGE,
+        model_execution_role_arn=ROLE,
+        endpoint_instance_type="ml.m5.large",
+        endpoint_initial_instance_count=1,
+        request_row_serializer=UnlabeledCSVRequestRowSerializer(),
+        response_row_deserializer=JSONPredictionsResponseRowDeserializer(
+            "probabilities array<double>"
+        ),
+        sagemaker_client=sm,
+        endpoint_url=url,
+        region="us-east-1",
+    )
+    created = model.created_resources
+    ok = False
+    try:
+        spark = local_spark("endpoint-serde-demo-keras")
+        scored = model.transform(scoring_frame(spark, base, rows, 4))
+        result = scored.select("features", "probabilities").toArrow()
+        spark.stop()
+        features = result.column("features").combine_chunks().flatten().to_numpy()
+        features = features.reshape(-1, base.shape[1]).astype(np.float32)
+        probabilities = result.column("probabilities").combine_chunks().flatten().to_numpy()
+        got = probabilities.reshape(-1, 3).argmax(axis=1)
+        expected = net.predict(features, batch_size=8192, verbose=0).argmax(axis=1)
+        agreement = float((got == expected).mean())
+        print(f"rows scored: {result.num_rows:,}; agreement with Keras in-process: {agreement:.4%}")
+        ok = result.num_rows == rows and agreement == 1.0
+    finally:
+        ok = clean_up_and_verify(sm, created) and ok
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
 
-    from endpoints.lifecycle.cleanup import SageMakerResourceCleanup
     from endpoints.local import LocalHostProcess
     from endpoints.scoring.model import EndpointCreationPolicy, SageMakerModel
     from serde.csv import UnlabeledCSVRequestRowSerializer
@@ -184,23 +281,10 @@ def main() -> int:
                 return 1
         finally:
             step("5. clean up what this run created, and prove it")
-            report = SageMakerResourceCleanup(sm).delete_resources(created)
-            print(report)
-            left = {
-                "models": [m["ModelName"] for m in sm.list_models()["Models"]],
-                "endpoint configs": [
-                    c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]
-                ],
-                "endpoints": [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]],
-            }
-            mine = {created.model_name, created.endpoint_config_name, created.endpoint_name}
-            clean = True
-            for kind, names in left.items():
-                leftovers = sorted(set(names) & mine)
-                print(f"List check, {kind}: {leftovers or 'none left'}")
-                clean = clean and not leftovers
+            clean = clean_up_and_verify(sm, created)
         if not clean:
-            print("FAILED: resources were left behind", file=sys.stderr)
+            return 1
+        if not keras_variant(sm, host.url, workdir, base, args.rows // 10):
             return 1
     print("\ndemo finished: everything created was deleted")
     return 0
