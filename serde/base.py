@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -207,8 +207,3 @@ class ResponseRowDeserializer(_RebuildableFromOptions, ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.serde_options().items())
         return f"{type(self).__name__}({args})"
-
-
-def iter_rows(rows: Iterable[tuple]) -> Iterator[tuple]:
-    """Identity helper kept for symmetry in tests of user SerDes."""
-    yield from rows

@@ -19,7 +19,6 @@ from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql.types import (
     ArrayType,
     ByteType,
-    DataType,
     DecimalType,
     DoubleType,
     FloatType,
@@ -285,7 +284,3 @@ def features_from_row(value: object, row_index: int | None = None, column: str |
                 f"features must be numbers, got {value!r:.80}", row_index=row_index, column=column
             ) from exc
     return np.arange(len(values), dtype=np.int64), values, len(values), False
-
-
-def spark_type_name(data_type: DataType) -> str:
-    return data_type.simpleString()

@@ -20,7 +20,7 @@ __all__ = ["LatencyHistogram", "MetricsAccumulatorParam", "TransformMetrics"]
 # 0.05 ms .. ~170 s, 8 buckets per doubling: ~9% resolution.
 _BUCKETS_PER_DOUBLING = 8
 _MIN_MS = 0.05
-_NUM_BUCKETS = 8 * 22
+_NUM_BUCKETS = _BUCKETS_PER_DOUBLING * 22
 
 
 @dataclass
