@@ -122,12 +122,8 @@ class LocalHostApp:
             dropped = drop_connection(receive)
             if not dropped:
                 response = Response(500, _JSON, b'{"error": "connection drop not possible"}')
-        if response is not DROP:
-            headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
-            await send(
-                {"type": "http.response.start", "status": response.status, "headers": headers}
-            )
-            await send({"type": "http.response.body", "body": response.body})
+        # counted and logged before the answer leaves: a client that has its answer can
+        # rely on /metrics and the log already showing the request
         seconds = time.perf_counter() - started
         self.metrics.observe(label, response.status, seconds)
         if logger.isEnabledFor(logging.DEBUG):
@@ -138,6 +134,12 @@ class LocalHostApp:
                 "dropped" if response is DROP else response.status,
                 seconds * 1000,
             )
+        if response is not DROP:
+            headers = [*response.headers, (b"content-length", str(len(response.body)).encode())]
+            await send(
+                {"type": "http.response.start", "status": response.status, "headers": headers}
+            )
+            await send({"type": "http.response.body", "body": response.body})
 
     async def _route(self, scope: Scope, receive: Receive) -> tuple[str, Response]:
         method, path = scope["method"], scope["path"]
