@@ -65,7 +65,12 @@ class RetryPolicy:
     def new_state(
         self, clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None
     ) -> RetryState:
-        return RetryState(self, clock, rng or random.Random())
+        # one generator for the process: seeding a new one per request costs more than the
+        # request's own bookkeeping, and jitter needs no independence between requests
+        return RetryState(self, clock, rng or _JITTER)
+
+
+_JITTER = random.Random()
 
 
 @dataclass

@@ -39,9 +39,8 @@ from serde.numbers import (
     format_double_bytes,
     format_double_rows,
     parse_double,
-    parse_number_tokens,
+    parse_separated_numbers,
     to_float64,
-    token_bounds,
 )
 from serde.registry import register_deserializer, register_serializer
 
@@ -296,11 +295,7 @@ class XGBoostCSVRowDeserializer(ResponseRowDeserializer):
     def _parse_bulk(self, body: bytes) -> np.ndarray | None:
         """Plain decimal numbers separated by single commas or newlines, in one Arrow cast;
         ``None`` sends anything else to :meth:`_parse_each`."""
-        data = bytes(body).strip()
-        bounds = token_bounds(data, b",\n")
-        if bounds is None:
-            return None
-        return parse_number_tokens(data, *bounds, pa.float64())
+        return parse_separated_numbers(bytes(body).strip(), b",\n", pa.float64())
 
     def _parse_each(self, body: bytes) -> list[float]:
         text = _decode(body, self.accepts)

@@ -19,12 +19,14 @@ per value. Both are tested to agree byte for byte.
 
 from __future__ import annotations
 
+import functools
 import math
 from itertools import chain
 
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "NEGATIVE_INFINITY",
@@ -38,6 +40,7 @@ __all__ = [
     "parse_double",
     "parse_int",
     "parse_number_tokens",
+    "parse_separated_numbers",
     "to_float64",
     "token_bounds",
 ]
@@ -265,6 +268,42 @@ def parse_number_tokens(
         return strings.cast(dtype).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+
+
+def parse_separated_numbers(
+    data: bytes, separators: bytes, dtype: pa.DataType
+) -> np.ndarray | None:
+    """Every token of ``data`` split at any byte of ``separators``, parsed as ``dtype``;
+    ``None`` under the same conditions as :func:`token_bounds` and
+    :func:`parse_number_tokens`.
+
+    The common response shape (one number per line or per comma) in a few Arrow kernels:
+    about three times faster than finding each token's bounds and gathering its bytes,
+    which matters once per request on the hot path.
+    """
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if not buf.size or not _number_or_separator(separators).take(buf).all():
+        return None
+    first = separators[:1]
+    for other in separators[1:]:
+        data = data.replace(bytes([other]), first)
+    offsets = np.array([0, len(data)], dtype=np.int64)
+    text = pa.LargeStringArray.from_buffers(1, pa.py_buffer(offsets), pa.py_buffer(data))
+    if first * 2 in data or data[:1] == first or data[-1:] == first:
+        return None  # an empty token
+    tokens = pc.split_pattern(text, first.decode("ascii")).flatten()
+    try:
+        return tokens.cast(dtype).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+@functools.cache
+def _number_or_separator(separators: bytes) -> np.ndarray:
+    """The bytes a number or one of ``separators`` may be, as a lookup table."""
+    table = _NUMBER_BYTES.copy()
+    table[np.frombuffer(separators, dtype=np.uint8)] = True
+    return table
 
 
 def to_float64(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:

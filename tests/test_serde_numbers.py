@@ -24,6 +24,7 @@ from serde.numbers import (
     parse_double,
     parse_int,
     parse_number_tokens,
+    parse_separated_numbers,
     to_float64,
     token_bounds,
 )
@@ -224,6 +225,30 @@ def test_bulk_parse_reads_back_what_we_write(values):
     data = format_doubles(np.array(values), b"\n")
     parsed = parse_number_tokens(data, *token_bounds(data, b"\n"), pa.float64())
     assert all(same_double(a, b) for a, b in zip(parsed.tolist(), values))
+
+
+def test_parse_separated_numbers_reads_every_token():
+    assert parse_separated_numbers(b"1.5,2\n-3", b",\n", pa.float64()).tolist() == [1.5, 2.0, -3.0]
+    assert parse_separated_numbers(b"7\n11", b"\n", pa.int64()).tolist() == [7, 11]
+    for bad in [b"1,,2", b"1,2,", b",1", b"1, 2", b"NaN", b"", b"1e", b"1\n\n2"]:
+        assert parse_separated_numbers(bad, b",\n", pa.float64()) is None, bad
+    assert parse_separated_numbers(b"1.5", b"\n", pa.int64()) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789.eE+-", min_size=1, max_size=12), max_size=8))
+def test_separated_parse_agrees_with_token_parse(tokens):
+    """The split-based and bounds-based bulk parsers accept and read the same bodies."""
+    data = "\n".join(tokens).encode()
+    bounds = token_bounds(data, b",\n")
+    by_bounds = None if bounds is None else parse_number_tokens(data, *bounds, pa.float64())
+    by_split = parse_separated_numbers(data, b",\n", pa.float64())
+    if by_bounds is None:
+        assert by_split is None
+    else:
+        assert [same_double(a, b) for a, b in zip(by_split.tolist(), by_bounds.tolist())] == [
+            True
+        ] * len(tokens)
 
 
 def test_to_float64_rounds_decimals_like_python_float():

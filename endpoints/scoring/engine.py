@@ -11,7 +11,6 @@ or in flight, plus the input batches they belong to.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -352,7 +351,7 @@ class PartitionScorer:
         partition: int | None,
         state: _BatchState,
     ) -> tuple[pa.RecordBatch, int]:
-        retry = self.options.retry.new_state(rng=random.Random())
+        retry = self.options.retry.new_state()
         while True:
             ticket = window.acquire()
             retry.begin_attempt()
