@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
             choices=["debug", "info", "warning", "error"],
             help="debug logs one line per request (never headers)",
         )
+        sub.add_argument(
+            "--stop-on-stdin-close",
+            action="store_true",
+            help="stop when standard input closes: a parent process that starts the host "
+            "with a pipe on stdin takes it down with it, even if the parent is killed",
+        )
 
     serve = commands.add_parser("serve", help="SageMaker control plane + runtime + TF Serving")
     common(serve, 8080)
@@ -54,10 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wait_for_signal() -> None:
+def _wait_for_signal(stop_on_stdin_close: bool) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if stop_on_stdin_close:
+
+        def watch_stdin() -> None:
+            sys.stdin.buffer.read()  # returns at end of file: the parent closed it or died
+            stop.set()
+
+        threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
     stop.wait()
 
 
@@ -90,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     print(f"endpoints-local listening on {host.url}", flush=True)
     try:
-        _wait_for_signal()
+        _wait_for_signal(args.stop_on_stdin_close)
     finally:
         host.stop()
     return 0

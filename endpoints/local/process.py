@@ -4,7 +4,7 @@
 shares the GIL with whatever else that process does — in a Spark driver, collecting
 results. ``LocalHostProcess`` starts ``endpoints-local serve`` as a child process instead
 (what a user does in a terminal), reads the URL it prints, and stops it on ``stop()``,
-on leaving the ``with`` block, or when the parent exits.
+on leaving the ``with`` block, or when the parent exits — even when it is killed.
 """
 
 from __future__ import annotations
@@ -44,13 +44,19 @@ class LocalHostProcess:
     ) -> None:
         self.region = region
         args = [sys.executable, "-m", "endpoints.local", "serve", "--port", "0"]
-        args += ["--region", region, "--log-level", log_level]
+        # stdin is a pipe only this process holds: if it dies without stopping the host
+        # (SIGKILL, a crashed test run), the pipe closes and the host stops by itself
+        args += ["--region", region, "--log-level", log_level, "--stop-on-stdin-close"]
         if s3_root is not None:
             args += ["--s3-root", str(s3_root)]
         if state_dir is not None:
             args += ["--state-dir", str(state_dir)]
         self._proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
         )
         atexit.register(self.stop)
         self.url = self._read_url(start_timeout_s)
