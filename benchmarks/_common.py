@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -23,49 +26,45 @@ SUM_MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum
 
 
 @contextlib.contextmanager
-def host_process() -> Iterator[str]:
+def host_process() -> Iterator[Any]:
     """``endpoints-local serve --port 0`` in its own process (no GIL shared with Spark's
-    driver); yields its URL and stops it afterwards."""
+    driver); yields the :class:`~endpoints.local.LocalHostProcess` and stops it afterwards."""
     from endpoints.local import LocalHostProcess
 
     with LocalHostProcess() as host:
-        yield host.url
+        yield host
 
 
-def deploy_python_model(url: str, name: str, source: str = SUM_MODEL) -> None:
-    """Creates model, config and endpoint serving ``predict`` from ``source``; waits."""
-    import boto3
+_LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
+
+@contextlib.contextmanager
+def bare_app(answer: str = "sum", latency_ms: float = 0.0) -> Iterator[str]:
+    """``benchmarks/_bare_app.py`` in its own process; yields its URL. Its stdin is a pipe
+    only this process holds, so it stops with us even if we are killed."""
+    script = Path(__file__).resolve().parent / "_bare_app.py"
+    command = [sys.executable, str(script), "--answer", answer, "--latency-ms", str(latency_ms)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        line = process.stdout.readline()
+        match = _LISTENING.search(line)
+        if not match:
+            raise RuntimeError(f"bare app did not start: {line!r}")
+        yield match.group(1)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def deploy_python_model(host, name: str, source: str = SUM_MODEL) -> None:
+    """Serves ``predict`` from ``source`` as endpoint ``name`` on ``host`` (a
+    :class:`~endpoints.local.LocalHostProcess`) and waits until it is InService."""
     model_dir = Path(tempfile.mkdtemp(prefix="bench-model-"))
     (model_dir / "model.py").write_text(source)
-    sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1")
-    sm.create_model(
-        ModelName=name,
-        ExecutionRoleArn="arn:aws:iam::123456789012:role/bench",
-        PrimaryContainer={
-            "Image": "local/python",
-            "ModelDataUrl": model_dir.as_uri(),
-            "Environment": {
-                "ENDPOINT_SERDE_RUNTIME": "python",
-                "ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict",
-            },
-        },
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {
-                "VariantName": "main",
-                "ModelName": name,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    sm.get_waiter("endpoint_in_service").wait(
-        EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
+    host.deploy_local(name, model_dir, "python", {"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"})
 
 
 def spark_session(master: str = "local[2]", **conf: str):

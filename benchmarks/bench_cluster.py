@@ -72,11 +72,11 @@ def main() -> None:
     args = parser.parse_args()
     work_dir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     with (
-        host_process() as url,
+        host_process() as host,
         StandaloneCluster(DEFAULT_ROOT / "bench" / "cluster") as cluster,
     ):
-        deploy_python_model(url, ENDPOINT)
-        params = {"rows": args.rows, "url": url}
+        deploy_python_model(host, ENDPOINT)
+        params = {"rows": args.rows, "url": host.url}
         results = {}
         for label, master in (("local[2]", "local[2]"), ("cluster", cluster.master_url)):
             driver = start_driver(bench_job, master=master, params=params, work_dir=work_dir)

@@ -1,9 +1,16 @@
-"""Transform engine throughput against the local endpoint host (trivial model), local[2].
+"""Transform engine throughput, local[2], against two servers in their own processes: the
+local endpoint host serving a trivial model, and a bare ASGI app that answers without one.
 
-(a) this engine at default settings; (b) the raw ceiling: 16 threads posting pre-built
-bodies of the same size with boto3; (c) what users write today: a pandas_udf calling
-``invoke_endpoint`` once per Arrow batch, sequentially. Then the in-flight window under
-20 ms of injected latency, and a Python worker's peak memory at 1M vs 10M rows.
+(a) this engine at default settings; (b) the raw ceiling: 16 threads posting, with boto3,
+the very bodies the engine sends, built beforehand; (c) what users write today: a
+pandas_udf calling ``invoke_endpoint`` once per Arrow batch, sequentially; (d) Spark alone.
+Then the in-flight window under 20 ms of latency per request, and a Python worker's peak
+memory at 1M vs 10M rows.
+
+On a small machine the server, Spark's JVM and the Python workers share the same cores:
+against the local host, the CPU its model work takes is CPU the engine's serialization
+cannot use, while the ceiling serializes nothing. The bare app costs almost nothing, so
+against it the table measures the client side: the engine's own overhead.
 
 Run: ``.venv/bin/python benchmarks/bench_engine.py [--rows N] [--skip-memory]``
 """
@@ -11,7 +18,6 @@ Run: ``.venv/bin/python benchmarks/bench_engine.py [--rows N] [--skip-memory]``
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import sys
@@ -24,7 +30,7 @@ import pandas as pd  # resolved by pandas_udf's type hints
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import deploy_python_model, host_process, spark_session, table, timed
+from _common import bare_app, deploy_python_model, host_process, spark_session, table, timed
 
 FEATURES = 10
 
@@ -156,83 +162,82 @@ def peak_worker_memory(spark, url: str, endpoint: str, rows: int) -> int:
     return max(int(v) for v in marker.read_text().split())
 
 
+ENDPOINT = "bench-sum"
+
+
+def throughput_table(spark, url: str, server: str, rows: int, bodies: list[bytes], rounds: int):
+    """(a)-(d) against one server, median of interleaved rounds (the machine is shared and
+    noisy: drift hits every variant alike)."""
+    times: dict[str, list[float]] = {"a": [], "b": [], "c": [], "d": []}
+    for _ in range(rounds):
+        seconds, metrics = run_engine(spark, url, ENDPOINT, rows)
+        times["a"].append(seconds)
+        times["b"].append(run_raw_ceiling(url, ENDPOINT, bodies))
+        times["c"].append(run_pandas_udf_baseline(spark, url, ENDPOINT, rows))
+        times["d"].append(run_spark_floor(spark, rows))
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    labels = {
+        "a": "(a) engine, defaults",
+        "b": "(b) raw ceiling: 16 threads posting the engine's bodies, pre-built",
+        "c": "(c) pandas_udf + invoke_endpoint per batch",
+        "d": "(d) Spark alone: the same DataFrame, identity mapInArrow",
+    }
+    print(
+        f"\n### Engine throughput against the {server}: {rows:,} rows x {FEATURES} doubles, "
+        f"CSV, local[2] (median of {rounds} interleaved rounds)\n"
+    )
+    print(
+        table(
+            ["variant", "seconds", "rows/s", "vs raw ceiling", "vs pandas_udf"],
+            [
+                [labels[k], t, rows / t, medians["b"] / t, medians["c"] / t]
+                for k, t in medians.items()
+            ],
+        )
+    )
+    print(f"\nengine metrics (last round): {metrics.summary()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window-rows", type=int, default=1_000_000)
+    parser.add_argument("--window-rows", type=int, default=500_000)
     args = parser.parse_args()
     rows = args.rows
-    # fresh Python workers per task: peak memory belongs to one partition's scoring
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    with host_process() as url:
-        deploy_python_model(url, "bench-sum")
+    with (
+        host_process() as host,
+        bare_app("count") as bare_url,
+        bare_app("count", latency_ms=20) as slow_bare_url,
+    ):
+        deploy_python_model(host, ENDPOINT)
+        host_url = host.url
+        servers = [
+            ("local endpoint host (trivial model: row sum)", host_url),
+            ("bare ASGI app (answers without a model)", bare_url),
+        ]
         spark = spark_session()
-        run_engine(spark, url, "bench-sum", 20_000)  # warm up workers and clients
+        for _, url in servers:
+            run_engine(spark, url, ENDPOINT, 20_000)  # warm up workers and clients
         bodies = engine_bodies(spark, rows)
-        # the machine is shared and noisy: interleave the variants over several rounds and
-        # report each one's median, so drift hits all of them alike
-        times: dict[str, list[float]] = {"a": [], "b": [], "c": [], "d": []}
-        for _ in range(args.rounds):
-            seconds, metrics = run_engine(spark, url, "bench-sum", rows)
-            times["a"].append(seconds)
-            times["b"].append(run_raw_ceiling(url, "bench-sum", bodies))
-            times["c"].append(run_pandas_udf_baseline(spark, url, "bench-sum", rows))
-            times["d"].append(run_spark_floor(spark, rows))
-        engine_s, raw_s, udf_s, floor_s = (statistics.median(times[k]) for k in "abcd")
         print(
-            f"\n### Engine throughput: {rows:,} rows x {FEATURES} doubles, CSV, local[2] "
-            f"(median of {args.rounds} interleaved rounds)\n"
+            f"\nbodies: {len(bodies):,}, {statistics.mean(map(len, bodies)):,.0f} bytes on average"
         )
-        print(
-            table(
-                ["variant", "seconds", "rows/s", "vs raw ceiling", "vs pandas_udf"],
-                [
-                    [
-                        "(a) engine, defaults",
-                        engine_s,
-                        rows / engine_s,
-                        raw_s / engine_s,
-                        udf_s / engine_s,
-                    ],
-                    [
-                        "(b) raw ceiling: 16 threads posting the engine's bodies, pre-built",
-                        raw_s,
-                        rows / raw_s,
-                        1.0,
-                        udf_s / raw_s,
-                    ],
-                    [
-                        "(c) pandas_udf + invoke_endpoint per batch",
-                        udf_s,
-                        rows / udf_s,
-                        raw_s / udf_s,
-                        1.0,
-                    ],
-                    [
-                        "(d) Spark alone: the same DataFrame, identity mapInArrow",
-                        floor_s,
-                        rows / floor_s,
-                        raw_s / floor_s,
-                        udf_s / floor_s,
-                    ],
-                ],
-            )
-        )
-        print(f"\nengine metrics: {metrics.summary()}")
-
-        print(
-            f"\n{len(bodies):,} bodies of {statistics.mean(map(len, bodies)):,.0f} bytes on average"
-        )
+        for server, url in servers:
+            throughput_table(spark, url, server, rows, bodies, args.rounds)
         del bodies
-        window_table(spark, url, args.window_rows)
+
+        _set_latency(host_url, ENDPOINT, 20)
+        window_table(spark, host_url, "local endpoint host", args.window_rows)
+        _set_latency(host_url, ENDPOINT, 0)
+        window_table(spark, slow_bare_url, "bare ASGI app", args.window_rows)
         if not args.skip_memory:
             spark.stop()
             # fresh Python workers per task: a peak belongs to one partition's scoring
             spark = spark_session(**{"spark.python.worker.reuse": "false"})
-            small = peak_worker_memory(spark, url, "bench-sum", 1_000_000)
-            big = peak_worker_memory(spark, url, "bench-sum", 10_000_000)
+            small = peak_worker_memory(spark, host_url, ENDPOINT, 1_000_000)
+            big = peak_worker_memory(spark, host_url, ENDPOINT, 10_000_000)
             print("\n### Python worker peak memory (streaming, not collecting)\n")
             print(
                 table(
@@ -243,22 +248,23 @@ def main() -> None:
         spark.stop()
 
 
-def window_table(spark, url: str, rows: int) -> None:
-    """Window 1 vs 8 under 20 ms of injected latency, on one partition (one Python worker,
-    so the latency, not the 2-core machine's CPU, is what the window has to hide) and on
-    two."""
-    _set_latency(url, "bench-sum", 20)
+def window_table(spark, url: str, server: str, rows: int) -> None:
+    """Window 1 vs 8 with 20 ms of latency per request, on one partition (one Python
+    worker: the latency, not the 2-core machine's CPU, is what the window has to hide) and
+    on two."""
     results = [
         (
             partitions,
             window,
-            run_engine(spark, url, "bench-sum", rows, partitions, max_in_flight=window)[0],
+            run_engine(spark, url, ENDPOINT, rows, partitions, max_in_flight=window)[0],
         )
         for partitions in (1, 2)
         for window in (1, 8)
     ]
-    _set_latency(url, "bench-sum", 0)
-    print(f"\n### In-flight window, 20 ms injected latency, {rows:,} rows, 1,000 per request\n")
+    print(
+        f"\n### In-flight window, {server}, 20 ms latency per request, {rows:,} rows, "
+        "1,000 per request\n"
+    )
     base = {p: s for p, w, s in results if w == 1}
     print(
         table(

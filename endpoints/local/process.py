@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from endpoints.local.errors import LocalHostError
-from endpoints.local.server import local_client
+from endpoints.local.server import deployment_requests, local_client, require_in_service
 
 __all__ = ["LocalHostProcess"]
 
@@ -82,6 +82,39 @@ class LocalHostProcess:
 
     def runtime_client(self) -> Any:
         return local_client(self.url, "sagemaker-runtime", self.region)
+
+    def deploy_local(
+        self,
+        name: str,
+        model_dir_or_url: str | Path,
+        runtime: str | None = None,
+        environment: dict[str, str] | None = None,
+        *,
+        image: str | None = None,
+        instance_type: str = "ml.m5.large",
+        timeout_s: float = 120.0,
+    ) -> dict[str, Any]:
+        """:meth:`LocalEndpointHost.deploy_local <endpoints.local.LocalEndpointHost.deploy_local>`
+        through the child's SageMaker API: model, config and endpoint named ``name``, then
+        wait for InService."""
+        from botocore import xform_name
+        from botocore.exceptions import ClientError
+
+        sm = self.sagemaker_client()
+        try:
+            for operation, params in deployment_requests(
+                name, model_dir_or_url, runtime, environment, image, instance_type
+            ):
+                getattr(sm, xform_name(operation))(**params)
+        except ClientError as error:
+            message = error.response.get("Error", {}).get("Message", str(error))
+            raise LocalHostError(f"deploy_local({name!r}) failed: {message}") from error
+        deadline = time.monotonic() + timeout_s
+        record = sm.describe_endpoint(EndpointName=name)
+        while record["EndpointStatus"] in ("Creating", "Updating") and time.monotonic() < deadline:
+            time.sleep(0.1)
+            record = sm.describe_endpoint(EndpointName=name)
+        return require_in_service(record)
 
     def stop(self) -> None:
         if self._proc.poll() is None:

@@ -208,49 +208,63 @@ class LocalEndpointHost:
     ) -> dict[str, Any]:
         """CreateModel + CreateEndpointConfig + CreateEndpoint named ``name``, then wait for
         InService. Returns DescribeEndpoint's answer; raises if the endpoint Failed."""
-        url = str(model_dir_or_url)
-        if "://" not in url:
-            url = Path(url).resolve().as_uri()
-        env = dict(environment or {})
-        if runtime:
-            env.setdefault(RUNTIME_ENV, runtime)
-        container = {
-            "Image": image or f"local/endpoint-serde-{runtime or 'auto'}:latest",
-            "ModelDataUrl": url,
-            "Environment": env,
-        }
         try:
-            self.control.dispatch(
-                "CreateModel",
-                {"ModelName": name, "PrimaryContainer": container, "ExecutionRoleArn": LOCAL_ROLE},
-            )
-            self.control.dispatch(
-                "CreateEndpointConfig",
-                {
-                    "EndpointConfigName": name,
-                    "ProductionVariants": [
-                        {
-                            "VariantName": "AllTraffic",
-                            "ModelName": name,
-                            "InitialInstanceCount": 1,
-                            "InstanceType": instance_type,
-                        }
-                    ],
-                },
-            )
-            self.control.dispatch(
-                "CreateEndpoint", {"EndpointName": name, "EndpointConfigName": name}
-            )
+            for operation, params in deployment_requests(
+                name, model_dir_or_url, runtime, environment, image, instance_type
+            ):
+                self.control.dispatch(operation, params)
         except ApiError as error:
             raise LocalHostError(f"deploy_local({name!r}) failed: {error.message}") from error
         self.manager.wait_settled(name, timeout_s)
-        record = self.control.dispatch("DescribeEndpoint", {"EndpointName": name})
-        if record["EndpointStatus"] != "InService":
-            raise LocalHostError(
-                f"endpoint {name!r} is {record['EndpointStatus']}: "
-                f"{record.get('FailureReason', 'still loading')}"
-            )
-        return record
+        return require_in_service(self.control.dispatch("DescribeEndpoint", {"EndpointName": name}))
+
+
+def deployment_requests(
+    name: str,
+    model_dir_or_url: str | Path,
+    runtime: str | None = None,
+    environment: dict[str, str] | None = None,
+    image: str | None = None,
+    instance_type: str = "ml.m5.large",
+) -> list[tuple[str, dict[str, Any]]]:
+    """The CreateModel, CreateEndpointConfig and CreateEndpoint calls (operation, params)
+    that serve the model in ``model_dir_or_url`` as endpoint ``name``; every resource is
+    named ``name``. Shared by the in-thread host and :class:`LocalHostProcess`."""
+    url = str(model_dir_or_url)
+    if "://" not in url:
+        url = Path(url).resolve().as_uri()
+    env = dict(environment or {})
+    if runtime:
+        env.setdefault(RUNTIME_ENV, runtime)
+    container = {
+        "Image": image or f"local/endpoint-serde-{runtime or 'auto'}:latest",
+        "ModelDataUrl": url,
+        "Environment": env,
+    }
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": name,
+        "InitialInstanceCount": 1,
+        "InstanceType": instance_type,
+    }
+    return [
+        (
+            "CreateModel",
+            {"ModelName": name, "PrimaryContainer": container, "ExecutionRoleArn": LOCAL_ROLE},
+        ),
+        ("CreateEndpointConfig", {"EndpointConfigName": name, "ProductionVariants": [variant]}),
+        ("CreateEndpoint", {"EndpointName": name, "EndpointConfigName": name}),
+    ]
+
+
+def require_in_service(record: dict[str, Any]) -> dict[str, Any]:
+    """A DescribeEndpoint answer, if the endpoint is InService; else why it is not."""
+    if record["EndpointStatus"] != "InService":
+        raise LocalHostError(
+            f"endpoint {record['EndpointName']!r} is {record['EndpointStatus']}: "
+            f"{record.get('FailureReason', 'still loading')}"
+        )
+    return record
 
 
 def local_client(url: str, service: str, region: str = "us-east-1") -> Any:
