@@ -4,8 +4,9 @@ For each Arrow batch of a partition: serialize (vectorized where the serializer 
 into bodies, send up to ``max_in_flight`` of them at once through the endpoint under an
 adaptive window, retry what is worth retrying, split bodies the endpoint rejects to find
 the bad rows, and put the results back next to their input rows — in order, one output row
-per input row, always. Memory stays bounded: at most ``max_in_flight`` bodies are queued
-or in flight, plus the input batches they belong to.
+per input row, always. Memory stays bounded: at most ``2 * max_in_flight`` bodies are
+queued or in flight (one window being sent, one prepared), plus the input batches they
+belong to.
 """
 
 from __future__ import annotations
@@ -190,6 +191,11 @@ class PartitionScorer:
         pool = ThreadPoolExecutor(self.options.max_in_flight, thread_name_prefix="endpoint")
         pending: deque[tuple[_BatchState, RequestBody | RowFailure | None, Future | None]] = deque()
         in_queue = 0
+        # Bodies are prepared up to one window ahead of the requests in flight: when a
+        # request ends, the next body is already queued, instead of waiting while this
+        # thread reads and serializes the next input batch (measured: the window's gain
+        # under 20 ms of latency on one partition rose from 6.0x to 6.5x).
+        max_queued = 2 * self.options.max_in_flight
         started = time.monotonic()
         first_row = 0
         try:
@@ -208,7 +214,7 @@ class PartitionScorer:
                         )
                         in_queue += 1
                     pending.append((state, item, future))
-                    while in_queue > self.options.max_in_flight:
+                    while in_queue > max_queued:
                         done, freed = self._advance(pending, partition, shared)
                         in_queue -= freed
                         if done is not None:
