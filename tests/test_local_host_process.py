@@ -12,6 +12,7 @@ import time
 import pytest
 
 from endpoints.local import LocalHostProcess
+from endpoints.local.errors import LocalHostError
 
 
 def _alive(pid: int) -> bool:
@@ -33,11 +34,25 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
     return False
 
 
-def test_child_host_serves_and_stops():
+def test_child_host_deploys_serves_and_stops(tmp_path):
+    (tmp_path / "model.py").write_text("def predict(x):\n    return x.sum(axis=1) * 2\n")
     with LocalHostProcess() as host:
         pid = host._proc.pid
         assert host.url.startswith("http://127.0.0.1:")
-        assert host.sagemaker_client().list_endpoints()["Endpoints"] == []
+        record = host.deploy_local(
+            "doubled", tmp_path, "python", {"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"}
+        )
+        assert record["EndpointStatus"] == "InService"
+        sm = host.sagemaker_client()
+        assert sm.describe_model(ModelName="doubled")["PrimaryContainer"]["ModelDataUrl"] == (
+            tmp_path.resolve().as_uri()
+        )
+        answer = host.runtime_client().invoke_endpoint(
+            EndpointName="doubled", Body=b"1,2\n3,4", ContentType="text/csv", Accept="text/csv"
+        )
+        assert answer["Body"].read() == b"6.0\n14.0"
+        with pytest.raises(LocalHostError, match="Cannot create already existing model"):
+            host.deploy_local("doubled", tmp_path, "python")
     assert _wait_gone(pid, 10)
 
 
