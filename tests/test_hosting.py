@@ -233,6 +233,16 @@ def test_bad_arguments_are_refused_before_any_call(fault_proxy, sagemaker_client
         deployer.create_from_model_data(
             MODEL_DATA, IMAGE, ROLE, "ml.m5.large", 1, tags={RUN_ID_TAG: "mine"}
         )
+    with pytest.raises(ValueError, match="pass names or name_policy, not both"):
+        deployer.create_from_model_data(
+            MODEL_DATA,
+            IMAGE,
+            ROLE,
+            "ml.m5.large",
+            1,
+            name_policy=NamePolicy(prefix="a"),
+            names=NamePolicy(prefix="b").names(),
+        )
     assert sum(fault_proxy.hits.values()) == 0
 
 
@@ -361,6 +371,7 @@ def test_factories_create_score_and_clean_end_to_end(lifecycle_host, spark, tmp_
     for model in (from_s3, from_job):
         created = model.created_resources
         assert created and len(created.refs()) == 3
+        assert model.endpoint.endpoint_name == created.endpoint_name  # scores what it made
         rows = model.transform(df).orderBy("id").collect()
         assert [r["prediction"] for r in rows] == [i + 1.0 for i in range(20)]
     assert from_s3.created_resources.endpoint_name.startswith("factory-s3-")

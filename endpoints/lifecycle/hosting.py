@@ -28,7 +28,7 @@ from endpoints.errors import (
     ThrottledError,
     TransportError,
 )
-from endpoints.lifecycle.naming import NamePolicy
+from endpoints.lifecycle.naming import NamePolicy, ResourceNames
 from endpoints.lifecycle.resources import RUN_ID_TAG, CreatedResources
 from endpoints.retry import RetryPolicy
 
@@ -203,18 +203,25 @@ class EndpointDeployer:
         model_environment_variables: Mapping[str, str] | None = None,
         name_policy: NamePolicy | None = None,
         tags: Mapping[str, str] | None = None,
+        names: ResourceNames | None = None,
     ) -> CreatedResources:
         """Deploys ``model_data_url`` (``s3://.../model.tar.gz``) behind a new endpoint.
+
+        ``names`` are the exact names to use, for a caller that had to know them first (a
+        runtime client pointed at an endpoint created later); otherwise ``name_policy``
+        chooses them.
 
         Returns the :class:`CreatedResources` once the endpoint is InService; raises
         :class:`EndpointCreationError` (its ``created`` lists what to clean) otherwise.
         """
+        if names is not None and name_policy is not None:
+            raise ValueError("pass names or name_policy, not both")
         if endpoint_initial_instance_count < 1:
             raise ValueError(
                 "endpoint_initial_instance_count: expected at least 1, got "
                 f"{endpoint_initial_instance_count}"
             )
-        names = (name_policy or NamePolicy()).names()
+        names = names or (name_policy or NamePolicy()).names()
         run_id = uuid.uuid4().hex
         all_tags = _merge_tags(tags, run_id)
         created = CreatedResources(

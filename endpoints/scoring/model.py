@@ -245,7 +245,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
                     endpoint_instance_type=endpoint_instance_type,
                     endpoint_initial_instance_count=endpoint_initial_instance_count,
                     model_environment_variables=model_environment_variables,
-                    name_policy=_fixed_names(names),
+                    names=names,
                     tags=tags,
                 )
             except Exception as exc:
@@ -435,13 +435,3 @@ def _sagemaker_client(region: str | None, endpoint_url: str | None) -> Any:
     import boto3
 
     return boto3.client("sagemaker", region_name=region, endpoint_url=endpoint_url)
-
-
-def _fixed_names(names: Any) -> Any:
-    from endpoints.lifecycle.naming import NamePolicy
-
-    return NamePolicy(
-        model_name=names.model_name,
-        endpoint_config_name=names.endpoint_config_name,
-        endpoint_name=names.endpoint_name,
-    )
