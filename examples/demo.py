@@ -266,7 +266,8 @@ def main() -> int:
             m = model.last_metrics
             print(
                 f"\nrows scored:        {result.num_rows:,} in {seconds:.1f}s "
-                f"({result.num_rows / seconds:,.0f} rows/s)"
+                f"({result.num_rows / seconds:,.0f} rows/s, generating the noisy rows and "
+                "collecting every result to the driver included)"
             )
             print(f"agreement with in-process predictions: {agreement:.4%}")
             print(

@@ -57,6 +57,7 @@ def test_never_below_min_limit():
         window.release(ticket, throttled=True)
     assert window.limit == 3
     assert window.lowest == 3
+    assert window.decreases == 2  # 8 -> 4 -> 3; throttles at the floor decrease nothing
 
 
 def test_additive_growth_back_to_max():

@@ -63,10 +63,12 @@ class AdaptiveWindow:
         with self._cond:
             self._in_flight -= 1
             if throttled and ticket.generation == self._generation:
-                self._limit = max(float(self.min_limit), self._limit / 2)
-                self._generation += 1
-                self.decreases += 1
-                self.lowest = min(self.lowest, self.limit)
+                halved = max(float(self.min_limit), self._limit / 2)
+                if halved < self._limit:  # at the floor already, nothing decreases
+                    self._limit = halved
+                    self._generation += 1
+                    self.decreases += 1
+                    self.lowest = min(self.lowest, self.limit)
             elif ok:
                 self._limit = min(float(self.max_limit), self._limit + 1.0 / max(self._limit, 1))
             self._cond.notify_all()
