@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window-rows", type=int, default=500_000)
+    parser.add_argument("--window-rows", type=int, default=1_000_000)
     args = parser.parse_args()
     rows = args.rows
     with (
