@@ -13,6 +13,7 @@ The SDK is imported only when one of these is used; ``import endpoints`` never n
 from __future__ import annotations
 
 import importlib
+import inspect
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -38,11 +39,18 @@ from pyspark.sql.types import (
 from serde.arrow_types import rows_from_record_batch
 from serde.base import RequestRowSerializer, ResponseRowDeserializer
 from serde.ddl import schema_from
-from serde.errors import ResponseParseError, RowSerializationError
+from serde.errors import ResponseParseError, RowSerializationError, SerdeError
 from serde.features import validate_features_schema
 from serde.numbers import parse_double, parse_int
+from serde.registry import register_deserializer, register_serializer
 
-__all__ = ["SDKDeserializerAdapter", "SDKSerializerAdapter", "image_uri"]
+__all__ = [
+    "SDKDeserializerAdapter",
+    "SDKSerializerAdapter",
+    "image_uri",
+    "sdk_object_from_spec",
+    "sdk_object_spec",
+]
 
 _INSTALL_HINT = "pip install 'endpoint-serde[sagemaker]'"
 
@@ -98,6 +106,52 @@ def image_uri(
         ) from exc
 
 
+# -- saving an SDK object in a Pipeline -----------------------------------------------------
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def sdk_object_spec(obj: Any) -> dict[str, Any]:
+    """``{"class": "sagemaker....CSVSerializer", "init": {...}}``: what rebuilds an SDK
+    serializer or deserializer, read from the attributes its constructor stores (the SDK's
+    classes keep each argument under its own name: ``content_type``, ``accept``...)."""
+    cls = type(obj)
+    init: dict[str, Any] = {}
+    for param in inspect.signature(cls.__init__).parameters.values():
+        if param.name == "self" or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if not hasattr(obj, param.name):
+            if param.default is param.empty:
+                raise SerdeError(
+                    f"cannot save {cls.__name__}: its required argument {param.name!r} is not "
+                    "kept as an attribute, so it could not be rebuilt when loading"
+                )
+            continue
+        value = getattr(obj, param.name)
+        if not isinstance(value, _JSON_SCALARS):
+            raise SerdeError(
+                f"cannot save {cls.__name__}: {param.name}={value!r} is not a JSON value; "
+                "build it with plain arguments (strings, numbers) to save it in a Pipeline"
+            )
+        init[param.name] = value
+    return {"class": f"{cls.__module__}.{cls.__qualname__}", "init": init}
+
+
+def sdk_object_from_spec(spec: dict[str, Any]) -> Any:
+    """The SDK object :func:`sdk_object_spec` described. Only classes of the ``sagemaker``
+    package are built: a saved Pipeline must not be able to name any class in the process."""
+    path = str(spec.get("class", ""))
+    module, _, name = path.rpartition(".")
+    if not (module == "sagemaker" or module.startswith("sagemaker.")):
+        raise SerdeError(
+            f"a saved SDK SerDe must name a class of the sagemaker package, got {path!r}"
+        )
+    cls = getattr(_sdk(module), name, None)
+    if not isinstance(cls, type):
+        raise SerdeError(f"{path!r} is not a class of the installed SageMaker SDK")
+    return cls(**spec.get("init", {}))
+
+
 # -- serializer ---------------------------------------------------------------------------
 
 #: How rows of each row-separable SDK format join into one body (prefix, separator, suffix),
@@ -110,6 +164,7 @@ _ROW_FRAMING = {
 }
 
 
+@register_serializer("sagemaker-sdk")
 class SDKSerializerAdapter(RequestRowSerializer):
     """A SageMaker SDK serializer used as a :class:`~serde.base.RequestRowSerializer`.
 
@@ -119,14 +174,20 @@ class SDKSerializerAdapter(RequestRowSerializer):
     byte-identical to ``serializer.serialize(list_of_rows)``; any other serializer (NPY,
     custom) is given the whole batch as a 2-D ``numpy`` array per request.
 
+    Registered as ``"sagemaker-sdk"``: a model using it saves in a Pipeline when the SDK
+    object's arguments are plain values (see :func:`sdk_object_spec`).
+
     Args:
-        sdk_serializer: an instance of an SDK serializer (``CSVSerializer()``...).
+        sdk_serializer: an instance of an SDK serializer (``CSVSerializer()``...), or the
+            dict :func:`sdk_object_spec` made of one.
         features_column_name: the features column, or a list of scalar columns.
     """
 
     def __init__(
         self, sdk_serializer: Any, features_column_name: str | Sequence[str] = "features"
     ) -> None:
+        if isinstance(sdk_serializer, dict):
+            sdk_serializer = sdk_object_from_spec(sdk_serializer)
         if not callable(getattr(sdk_serializer, "serialize", None)):
             raise TypeError(
                 "sdk_serializer: expected a SageMaker SDK serializer (with serialize() and "
@@ -147,6 +208,12 @@ class SDKSerializerAdapter(RequestRowSerializer):
         self.row_separable = known is not None  # type: ignore[misc]
         framing, self._wrap_row = known or ((b"", b"", b""), False)
         self.body_prefix, self.row_separator, self.body_suffix = framing
+
+    def serde_options(self) -> dict[str, Any]:
+        return {
+            "sdk_serializer": sdk_object_spec(self.sdk_serializer),
+            "features_column_name": self.features_column_name,
+        }
 
     def validate_schema(self, schema: StructType) -> None:
         validate_features_schema(schema, self._columns, allow_scalar_columns=True)
@@ -195,6 +262,7 @@ class SDKSerializerAdapter(RequestRowSerializer):
 _RESULT_KEYS = ("predictions", "outputs", "results", "scores")
 
 
+@register_deserializer("sagemaker-sdk")
 class SDKDeserializerAdapter(ResponseRowDeserializer):
     """A SageMaker SDK deserializer used as a :class:`~serde.base.ResponseRowDeserializer`.
 
@@ -210,8 +278,11 @@ class SDKDeserializerAdapter(ResponseRowDeserializer):
       schema;
     * text values (CSV) are parsed as the field's type.
 
+    Registered as ``"sagemaker-sdk"``, savable like :class:`SDKSerializerAdapter`.
+
     Args:
-        sdk_deserializer: an SDK deserializer instance.
+        sdk_deserializer: an SDK deserializer instance, or the dict
+            :func:`sdk_object_spec` made of one.
         schema: the result columns, a ``StructType`` or DDL (``"score double"``).
         results_key: the key holding the results in a JSON object response.
     """
@@ -219,6 +290,8 @@ class SDKDeserializerAdapter(ResponseRowDeserializer):
     def __init__(
         self, sdk_deserializer: Any, schema: StructType | str, results_key: str | None = None
     ) -> None:
+        if isinstance(sdk_deserializer, dict):
+            sdk_deserializer = sdk_object_from_spec(sdk_deserializer)
         if not callable(getattr(sdk_deserializer, "deserialize", None)):
             raise TypeError(
                 "sdk_deserializer: expected a SageMaker SDK deserializer (with deserialize() "
@@ -229,6 +302,13 @@ class SDKDeserializerAdapter(ResponseRowDeserializer):
         self.results_key = results_key
         accept = sdk_deserializer.ACCEPT
         self.accepts = str(accept if isinstance(accept, str) else accept[0])  # type: ignore[misc]
+
+    def serde_options(self) -> dict[str, Any]:
+        return {
+            "sdk_deserializer": sdk_object_spec(self.sdk_deserializer),
+            "schema": self._result_schema,
+            "results_key": self.results_key,
+        }
 
     @property
     def schema(self) -> StructType:

@@ -29,7 +29,13 @@ from endpoints.clients.http import HttpEndpoint
 from endpoints.sagemaker_sdk import SDKDeserializerAdapter, SDKSerializerAdapter, image_uri
 from endpoints.scoring.model import SageMakerModel
 from serde.batching import RequestBatchIterator, RequestBody
-from serde.errors import ResponseParseError, RowSerializationError, SchemaValidationError
+from serde.errors import (
+    ResponseParseError,
+    RowSerializationError,
+    SchemaValidationError,
+    SerdeError,
+)
+from serde.registry import deserializer_from_spec, serde_spec, serializer_from_spec
 
 ROWS = [
     (0, Vectors.dense([1.0, 2.5, -3.0])),
@@ -229,6 +235,71 @@ def test_spark_transform_through_sdk_adapters(spark, sum_server, serializer, des
         (2, 3.5, 3),
     ]
     assert all(r["total"] == r["id"] + 1.5 and r["n"] == 3 for r in out)
+
+
+# -- saving SDK adapters by name ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sdk", [CSVSerializer(), JSONSerializer(), JSONLinesSerializer(content_type="text/x-lines")]
+)
+def test_serializer_spec_round_trip_writes_the_same_bytes(frame, sdk):
+    adapter = SDKSerializerAdapter(sdk, features_column_name="features")
+    spec = serde_spec(adapter)
+    assert spec["name"] == "sagemaker-sdk"
+    assert spec["options"]["sdk_serializer"]["init"] == {"content_type": sdk.CONTENT_TYPE}
+    rebuilt = serializer_from_spec(json.loads(json.dumps(spec)))  # what a saved Pipeline holds
+    assert type(rebuilt.sdk_serializer) is type(sdk)
+    assert rebuilt.content_type == adapter.content_type
+    assert bodies(rebuilt, frame) == bodies(adapter, frame)
+
+
+def test_deserializer_spec_round_trip_reads_the_same_rows():
+    adapter = SDKDeserializerAdapter(JSONDeserializer(), "total double, n int", "predictions")
+    rebuilt = deserializer_from_spec(json.loads(json.dumps(serde_spec(adapter))))
+    body = b'{"predictions": [{"total": 1.5, "n": 3}, {"total": 2.0, "n": 1}]}'
+    assert rebuilt.schema == adapter.schema
+    assert rebuilt.results_key == "predictions"
+    assert list(rebuilt.deserialize_response(body)) == [(1.5, 3), (2.0, 1)]
+
+
+def test_sdk_specs_that_cannot_be_saved_or_loaded_say_why():
+    with pytest.raises(SerdeError, match=r"cannot save NumpySerializer: dtype=.* not a JSON"):
+        serde_spec(SDKSerializerAdapter(NumpySerializer(dtype=np.float32)))
+    evil = {"class": "os.system", "init": {}}
+    with pytest.raises(SerdeError, match="must name a class of the sagemaker package"):
+        SDKSerializerAdapter(evil)
+    with pytest.raises(SerdeError, match="not a class of the installed SageMaker SDK"):
+        SDKDeserializerAdapter({"class": "sagemaker.core.NoSuchThing"}, "x double")
+
+
+def test_a_fresh_process_finds_the_adapters_through_entry_points():
+    """A saved Pipeline loads where nobody imported endpoints.sagemaker_sdk first."""
+    code = (
+        "import sys\n"
+        "from serde.registry import get_serializer\n"
+        "assert 'endpoints.sagemaker_sdk' not in sys.modules\n"
+        "s = get_serializer('sagemaker-sdk', sdk_serializer={'class': "
+        "'sagemaker.core.serializers.CSVSerializer', 'init': {}})\n"
+        "print(type(s).__name__, s.content_type)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "SDKSerializerAdapter text/csv"
+
+
+def test_model_with_sdk_adapters_saves_loads_and_scores(spark, sum_server, tmp_path):
+    df = spark.range(100).selectExpr("id", "array(cast(id as double), 0.5) as features")
+    model = SageMakerModel(
+        endpoint=HttpEndpoint(sum_server),
+        request_row_serializer=SDKSerializerAdapter(CSVSerializer()),
+        response_row_deserializer=SDKDeserializerAdapter(JSONDeserializer(), "total double"),
+    )
+    before = [r["total"] for r in model.transform(df).orderBy("id").collect()]
+    model.write().overwrite().save(str(tmp_path / "model"))
+    loaded = SageMakerModel.load(str(tmp_path / "model"))
+    assert isinstance(loaded.request_row_serializer.sdk_serializer, CSVSerializer)
+    after = [r["total"] for r in loaded.transform(df).orderBy("id").collect()]
+    assert after == before == [i + 0.5 for i in range(100)]
 
 
 def test_core_imports_without_the_sdk_and_explains_the_extra():

@@ -262,6 +262,13 @@ def tiny_path(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "tinyserde", raising=False)
     for reg in (registry._serializers, registry._deserializers):
         monkeypatch.setattr(reg, "_entry_points_loaded", False)
+    # only tinyserde's entry points: this project's own (the SDK adapters) would add names
+    real = registry.entry_points
+    monkeypatch.setattr(
+        registry,
+        "entry_points",
+        lambda group: [ep for ep in real(group=group) if ep.value.startswith("tinyserde")],
+    )
     yield tmp_path
     sys.modules.pop("tinyserde", None)
 
