@@ -215,6 +215,12 @@ class SDKSerializerAdapter(RequestRowSerializer):
             "features_column_name": self.features_column_name,
         }
 
+    def __repr__(self) -> str:  # never raises, even for an SDK object that cannot be saved
+        return (
+            f"SDKSerializerAdapter({type(self.sdk_serializer).__name__}(), "
+            f"features_column_name={self.features_column_name!r})"
+        )
+
     def validate_schema(self, schema: StructType) -> None:
         validate_features_schema(schema, self._columns, allow_scalar_columns=True)
 
@@ -309,6 +315,12 @@ class SDKDeserializerAdapter(ResponseRowDeserializer):
             "schema": self._result_schema,
             "results_key": self.results_key,
         }
+
+    def __repr__(self) -> str:
+        return (
+            f"SDKDeserializerAdapter({type(self.sdk_deserializer).__name__}(), "
+            f"{self._result_schema.simpleString()!r}, results_key={self.results_key!r})"
+        )
 
     @property
     def schema(self) -> StructType:

@@ -260,12 +260,20 @@ def test_deserializer_spec_round_trip_reads_the_same_rows():
     body = b'{"predictions": [{"total": 1.5, "n": 3}, {"total": 2.0, "n": 1}]}'
     assert rebuilt.schema == adapter.schema
     assert rebuilt.results_key == "predictions"
+    assert repr(rebuilt) == (
+        "SDKDeserializerAdapter(JSONDeserializer(), 'struct<total:double,n:int>', "
+        "results_key='predictions')"
+    )
     assert list(rebuilt.deserialize_response(body)) == [(1.5, 3), (2.0, 1)]
 
 
 def test_sdk_specs_that_cannot_be_saved_or_loaded_say_why():
+    unsavable = SDKSerializerAdapter(NumpySerializer(dtype=np.float32))
+    assert repr(unsavable) == (
+        "SDKSerializerAdapter(NumpySerializer(), features_column_name='features')"
+    )
     with pytest.raises(SerdeError, match=r"cannot save NumpySerializer: dtype=.* not a JSON"):
-        serde_spec(SDKSerializerAdapter(NumpySerializer(dtype=np.float32)))
+        serde_spec(unsavable)
     evil = {"class": "os.system", "init": {}}
     with pytest.raises(SerdeError, match="must name a class of the sagemaker package"):
         SDKSerializerAdapter(evil)
