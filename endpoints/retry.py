@@ -8,7 +8,7 @@ returns the seconds to sleep before the next attempt or raises
 Backoff is exponential with full jitter (sleep a uniform random time between 0 and
 ``min(backoff_max, backoff_base * 2**attempt)``), the scheme AWS recommends because it
 spreads a cluster's retries instead of synchronising them; a server's ``Retry-After`` is a
-floor under that.
+floor under that, honoured in full as long as it fits in ``max_elapsed_s``.
 """
 
 from __future__ import annotations
@@ -98,15 +98,17 @@ class RetryState:
             raise RetriesExhaustedError(
                 error, self.attempts, f"max_attempts={self.policy.max_attempts}"
             ) from error
-        delay = self.rng.uniform(0.0, self.policy.backoff_ceiling(self.attempts))
-        if error.retry_after is not None:  # 429, 503 and some 500s say how long to wait
-            delay = max(delay, min(error.retry_after, self.policy.backoff_max_s))
+        jitter = self.rng.uniform(0.0, self.policy.backoff_ceiling(self.attempts))
+        # 429, 503 and some 500s say how long to wait: honoured in full (retrying sooner
+        # only earns another refusal), within the request's time budget
+        delay = max(jitter, error.retry_after or 0.0)
         started = self.started_at if self.started_at is not None else self.clock()
         elapsed = self.clock() - started
         if elapsed + delay > self.policy.max_elapsed_s:
-            raise RetriesExhaustedError(
-                error, self.attempts, f"max_elapsed_s={self.policy.max_elapsed_s:g}"
-            ) from error
+            reason = f"max_elapsed_s={self.policy.max_elapsed_s:g}"
+            if elapsed + jitter <= self.policy.max_elapsed_s:  # only the server's wait is over
+                reason = f"Retry-After {delay:g}s would pass {reason}"
+            raise RetriesExhaustedError(error, self.attempts, reason) from error
         return delay
 
     def __repr__(self) -> str:

@@ -106,7 +106,7 @@ def test_jitter_covers_the_whole_range():
 
 
 @pytest.mark.parametrize("make_error", [throttled, server_error])
-def test_retry_after_is_a_floor_capped_by_backoff_max(make_error):
+def test_retry_after_is_a_floor_honoured_in_full(make_error):
     policy = RetryPolicy(backoff_base_s=0.01, backoff_max_s=5.0)
     clock = FakeClock()
     errors = [make_error(2.0), make_error(0.0), make_error(60.0)]
@@ -114,7 +114,16 @@ def test_retry_after_is_a_floor_capped_by_backoff_max(make_error):
     assert result == "ok"
     assert clock.sleeps[0] == 2.0  # jitter under 0.01 s: the server's wish wins
     assert 0.0 <= clock.sleeps[1] <= 0.02  # Retry-After: 0 does not force a wait
-    assert clock.sleeps[2] == 5.0  # never longer than backoff_max_s
+    assert clock.sleeps[2] == 60.0  # longer than backoff_max_s: asking sooner earns a refusal
+
+
+def test_retry_after_beyond_the_time_budget_gives_up_at_once_saying_why():
+    policy = RetryPolicy(max_elapsed_s=30.0, backoff_base_s=0.01)
+    clock = FakeClock()
+    with pytest.raises(RetriesExhaustedError) as info:
+        call_with_retries(policy, [throttled(3600.0)], clock)
+    assert clock.sleeps == []
+    assert info.value.reason == "Retry-After 3600s would pass max_elapsed_s=30"
 
 
 def test_max_attempts_exhaustion_chains_the_last_error():
@@ -136,7 +145,7 @@ def test_max_attempts_exhaustion_chains_the_last_error():
 
 
 def test_max_elapsed_exhaustion_counts_from_the_first_attempt():
-    # each attempt takes 4 s, each backoff is pinned to 1 s by Retry-After on a 1 s cap
+    # each attempt takes 4 s, each backoff is pinned to 1 s by Retry-After above a 1 s cap
     policy = RetryPolicy(max_attempts=100, max_elapsed_s=12.0, backoff_base_s=0, backoff_max_s=1)
     clock = FakeClock()
     with pytest.raises(RetriesExhaustedError) as info:
