@@ -25,13 +25,9 @@ from pyspark.sql import Row
 from pyspark.sql.types import (
     ArrayType,
     BooleanType,
-    ByteType,
     DataType,
     DoubleType,
     FloatType,
-    IntegerType,
-    LongType,
-    ShortType,
     StringType,
     StructType,
 )
@@ -41,6 +37,7 @@ from serde.base import RequestRowSerializer, ResponseRowDeserializer
 from serde.ddl import schema_from
 from serde.errors import ResponseParseError, RowSerializationError, SerdeError
 from serde.features import validate_features_schema
+from serde.json_coercion import INTEGER_RANGES
 from serde.numbers import parse_double, parse_int
 from serde.registry import register_deserializer, register_serializer
 
@@ -152,6 +149,18 @@ def sdk_object_from_spec(spec: dict[str, Any]) -> Any:
     return cls(**spec.get("init", {}))
 
 
+def _sdk_object(value: Any, argument: str, method: str, attribute: str) -> Any:
+    """An adapter's SDK object: given, or rebuilt from its saved spec; checked to be one."""
+    obj = sdk_object_from_spec(value) if isinstance(value, dict) else value
+    if not callable(getattr(obj, method, None)):
+        kind = argument.removeprefix("sdk_")
+        raise TypeError(
+            f"{argument}: expected a SageMaker SDK {kind} (with {method}() and {attribute}), "
+            f"got {type(obj).__name__}"
+        )
+    return obj
+
+
 # -- serializer ---------------------------------------------------------------------------
 
 #: How rows of each row-separable SDK format join into one body (prefix, separator, suffix),
@@ -186,13 +195,7 @@ class SDKSerializerAdapter(RequestRowSerializer):
     def __init__(
         self, sdk_serializer: Any, features_column_name: str | Sequence[str] = "features"
     ) -> None:
-        if isinstance(sdk_serializer, dict):
-            sdk_serializer = sdk_object_from_spec(sdk_serializer)
-        if not callable(getattr(sdk_serializer, "serialize", None)):
-            raise TypeError(
-                "sdk_serializer: expected a SageMaker SDK serializer (with serialize() and "
-                f"CONTENT_TYPE), got {type(sdk_serializer).__name__}"
-            )
+        sdk_serializer = _sdk_object(sdk_serializer, "sdk_serializer", "serialize", "CONTENT_TYPE")
         self.sdk_serializer = sdk_serializer
         self.features_column_name = features_column_name
         self._columns = (
@@ -296,13 +299,9 @@ class SDKDeserializerAdapter(ResponseRowDeserializer):
     def __init__(
         self, sdk_deserializer: Any, schema: StructType | str, results_key: str | None = None
     ) -> None:
-        if isinstance(sdk_deserializer, dict):
-            sdk_deserializer = sdk_object_from_spec(sdk_deserializer)
-        if not callable(getattr(sdk_deserializer, "deserialize", None)):
-            raise TypeError(
-                "sdk_deserializer: expected a SageMaker SDK deserializer (with deserialize() "
-                f"and ACCEPT), got {type(sdk_deserializer).__name__}"
-            )
+        sdk_deserializer = _sdk_object(
+            sdk_deserializer, "sdk_deserializer", "deserialize", "ACCEPT"
+        )
         self.sdk_deserializer = sdk_deserializer
         self._result_schema = schema_from(schema)
         self.results_key = results_key
@@ -392,16 +391,13 @@ class SDKDeserializerAdapter(ResponseRowDeserializer):
         return tuple(_convert(v, f.dataType) for v, f in zip(item, fields))
 
 
-_INTEGRAL = (ByteType, ShortType, IntegerType, LongType)
-
-
 def _convert(value: Any, data_type: DataType) -> Any:
     """``value`` as ``data_type`` wants it; text (from CSV) is parsed."""
     if value is None:
         return None
     if isinstance(data_type, (DoubleType, FloatType)):
         return parse_double(value) if isinstance(value, str) else float(value)
-    if isinstance(data_type, _INTEGRAL):
+    if isinstance(data_type, tuple(INTEGER_RANGES)):
         return parse_int(value) if isinstance(value, str) else int(value)
     if isinstance(data_type, BooleanType):
         if isinstance(value, str):
