@@ -8,17 +8,27 @@ thread-pool hop). Two answers:
   that on a small machine what is measured is the client, not a server sharing its cores.
 
 ``--latency-ms`` sleeps (without blocking the loop) before answering, like a model that
-takes that long. Run as a script; prints ``bare listening on <url>``.
+takes that long; ``--per-row-us`` adds that much per request row, like a model whose work
+grows with the batch; ``--slots N`` serves at most N requests at once (the others queue),
+like an endpoint with N workers. ``--separator comma`` joins the answers with commas on
+one line, the form sagemaker_pyspark's ``XGBoostCSVRowDeserializer`` reads (it splits at
+commas only). Run as a script; prints ``bare listening on <url>``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import sys
 import threading
+from collections.abc import Callable
+
+
+def _row_count(body: bytes) -> int:
+    return body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
 
 
 def _sum_answer(body: bytes) -> bytes:
@@ -29,17 +39,27 @@ def _sum_answer(body: bytes) -> bytes:
 
 
 def _count_answer(body: bytes) -> bytes:
-    rows = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    return b"0\n" * rows
+    return b"0\n" * _row_count(body)
+
+
+def _comma_separated(answer: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    """One answer per line → the same answers on one line, comma-separated."""
+    return lambda body: b",".join(answer(body).split())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answer", choices=["sum", "count"], default="sum")
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--per-row-us", type=float, default=0.0)
+    parser.add_argument("--slots", type=int, default=0, help="0: no limit")
+    parser.add_argument("--separator", choices=["newline", "comma"], default="newline")
     args = parser.parse_args()
     answer = _sum_answer if args.answer == "sum" else _count_answer
+    if args.separator == "comma":
+        answer = _comma_separated(answer)
     latency_s = args.latency_ms / 1000.0
+    per_row_s = args.per_row_us / 1e6
 
     import uvicorn
 
@@ -48,6 +68,7 @@ def main() -> None:
         os._exit(0)
 
     threading.Thread(target=exit_with_parent, daemon=True).start()
+    slots = asyncio.Semaphore(args.slots) if args.slots > 0 else contextlib.nullcontext()
 
     async def app(scope, receive, send):
         if scope["type"] != "http":
@@ -58,9 +79,12 @@ def main() -> None:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        if latency_s:
-            await asyncio.sleep(latency_s)
-        body = answer(b"".join(chunks))
+        request = b"".join(chunks)
+        async with slots:
+            delay = latency_s + (per_row_s * _row_count(request) if per_row_s else 0.0)
+            if delay:
+                await asyncio.sleep(delay)
+            body = answer(request)
         headers = [(b"content-type", b"text/csv"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
