@@ -39,11 +39,13 @@ _LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 
 @contextlib.contextmanager
-def bare_app(answer: str = "sum", latency_ms: float = 0.0) -> Iterator[str]:
+def bare_app(answer: str = "sum", latency_ms: float = 0.0, *options: str) -> Iterator[str]:
     """``benchmarks/_bare_app.py`` in its own process; yields its URL. Its stdin is a pipe
-    only this process holds, so it stops with us even if we are killed."""
+    only this process holds, so it stops with us even if we are killed. ``options`` are
+    more of its flags (``"--slots", "8"``)."""
     script = Path(__file__).resolve().parent / "_bare_app.py"
     command = [sys.executable, str(script), "--answer", answer, "--latency-ms", str(latency_ms)]
+    command += options
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env
