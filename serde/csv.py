@@ -5,15 +5,18 @@ vector is written dense (a sparse vector's missing entries as ``0.0``), values j
 ``,``, each row ending in ``\\n``, no header, no quoting. Numbers are spelled by
 :mod:`serde.numbers`.
 
-The vectorized path formats a whole Arrow batch with one orjson call when all rows have the
-same width, and with Arrow's string kernels otherwise. This module also holds the small
-helpers the other text formats share (column checks, Arrow strings → ``SerializedRows``).
+The vectorized path builds rows dense a bounded run at a time (:mod:`serde.row_chunks`)
+and formats each run with one orjson call when its rows have the same width, with Arrow's
+string kernels otherwise. A sparse vector too wide to write dense
+(:data:`serde.features.MAX_DENSE_VALUES`) is a per-row error. This module also holds the
+small helpers the other text formats share (column checks, Arrow strings →
+``SerializedRows``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from numbers import Real
 
@@ -29,6 +32,8 @@ from serde.features import (
     NULL_ELEMENT,
     NULL_FEATURES,
     FeatureBlock,
+    dense_size_reason,
+    densify,
     features_from_batch,
     features_from_row,
     require_columns,
@@ -43,6 +48,7 @@ from serde.numbers import (
     to_float64,
 )
 from serde.registry import register_deserializer, register_serializer
+from serde.row_chunks import join_runs, row_runs
 
 __all__ = [
     "CSV_CONTENT_TYPE",
@@ -206,13 +212,10 @@ class UnlabeledCSVRequestRowSerializer(RequestRowSerializer):
             errors = _null_scalar_errors(batch, self._columns)
         else:
             errors = null_feature_errors(block, batch, self._columns[0])
-        live = ~block.null
-        matrix = block.dense_matrix()
-        if matrix is not None:
-            data, offsets = format_double_rows(matrix[live] if errors else matrix)
-            return SerializedRows(data, spread_offsets(offsets, live), errors)
-        rows = _ragged_csv_rows(block, live)
-        return SerializedRows(rows.data, rows.offsets, errors)
+            errors = _too_wide_errors(block, self._columns[0], errors)
+        live = ~(block.null | block.too_wide())
+        data, offsets = join_runs(_csv_runs(block.select(live)))
+        return SerializedRows(data, spread_offsets(offsets, live), errors)
 
 
 def _is_scalar(value: object) -> bool:
@@ -225,10 +228,19 @@ def _is_list_like(column: pa.Array) -> bool:
 
 
 def _dense_from_vector(value: object, column: str) -> np.ndarray:
-    indices, values, size, _ = features_from_row(value, column=column)
-    dense = np.zeros(size)
-    dense[indices] = values
-    return dense
+    indices, values, size, is_sparse = features_from_row(value, column=column)
+    return densify(indices, values, size, column) if is_sparse else values
+
+
+def _too_wide_errors(
+    block: FeatureBlock, column: str, errors: dict[int, RowSerializationError]
+) -> dict[int, RowSerializationError]:
+    """``errors`` plus the error of every row too wide to write dense, worded as
+    :func:`serde.features.densify` words it on the per-row path; sorted by row."""
+    for i in np.flatnonzero(block.too_wide()).tolist():
+        reason = dense_size_reason(int(block.sizes[i]))
+        errors[i] = RowSerializationError(reason, row_index=i, column=column)
+    return dict(sorted(errors.items()))
 
 
 def _null_scalar_errors(
@@ -243,17 +255,31 @@ def _null_scalar_errors(
     return dict(sorted(errors.items()))
 
 
-def _ragged_csv_rows(block: FeatureBlock, live: np.ndarray) -> SerializedRows:
+def _csv_runs(block: FeatureBlock) -> Iterator[tuple[bytes, np.ndarray]]:
+    """``(text, row lengths)`` of each run of ``block``'s rows (all of them written), so
+    only one run is ever dense."""
+    for start, stop in row_runs(block.sizes):
+        run = block.slice(start, stop)
+        matrix = run.dense_matrix()
+        if matrix is None:
+            yield _ragged_csv_text(run)
+        else:
+            data, offsets = format_double_rows(matrix)
+            yield data, np.diff(offsets)
+
+
+def _ragged_csv_text(block: FeatureBlock) -> tuple[bytes, np.ndarray]:
     """Rows of different widths: densify into one flat array, then let Arrow join each
     row's tokens."""
-    widths = np.where(live, block.sizes, 0)
     dense_offsets = np.zeros(block.num_rows + 1, dtype=np.int64)
-    np.cumsum(widths, out=dense_offsets[1:])
+    np.cumsum(block.sizes, out=dense_offsets[1:])
     flat = np.zeros(int(dense_offsets[-1]))
     row_of_value = np.repeat(np.arange(block.num_rows), np.diff(block.offsets))
     flat[dense_offsets[:-1][row_of_value] + block.indices] = block.values
     lines = pc.binary_join(list_of_tokens(double_tokens(flat), dense_offsets), ",")
-    return serialized_from_strings(pc.binary_join_element_wise(lines, "\n", ""), live)
+    everyone = np.ones(block.num_rows, dtype=bool)
+    rows = serialized_from_strings(pc.binary_join_element_wise(lines, "\n", ""), everyone)
+    return rows.data, np.diff(rows.offsets)
 
 
 # ------------------------------------------------------------------------- deserializer

@@ -5,6 +5,14 @@ for the text formats, a list of scalar columns. All of them become one
 :class:`FeatureBlock`: a CSR-like layout (flat values, flat 0-based indices, row offsets)
 plus, when every row is dense and of equal length, a 2-D ``numpy`` view the CSV and JSON
 writers format in one call.
+
+Sparse vectors stay sparse here: a row costs its stored entries, whatever size it declares.
+Only CSV and JSON, which spell every element, build rows dense, and they do it a bounded
+run of rows at a time (:mod:`serde.row_chunks`). A declared size can still ask for an
+absurd row (Spark allows ``Vectors.sparse(2**31 - 1, [0], [1.0])``: 8 GB of ``0.0,``), so
+no sparse row over :data:`MAX_DENSE_VALUES` elements (2**23, at least 32 MiB of text,
+far above any real-time endpoint's 6 MB payload limit) is ever densified: it gets a
+per-row error pointing to LibSVM or protobuf, which write it from its indices.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
+from pyspark.ml.linalg import DenseVector, SparseVector, Vector, VectorUDT
 from pyspark.sql.types import (
     ArrayType,
     ByteType,
@@ -31,13 +39,20 @@ from pyspark.sql.types import (
 from serde.errors import RowSerializationError, SchemaValidationError
 
 __all__ = [
+    "MAX_DENSE_VALUES",
     "NULL_ELEMENT",
     "NULL_FEATURES",
     "NUMERIC_TYPES",
     "FeatureBlock",
+    "dense_size_reason",
+    "dense_vector_values",
+    "dense_widths",
+    "densify",
     "features_from_batch",
     "features_from_row",
     "require_columns",
+    "too_wide_rows",
+    "too_wide_to_densify",
     "validate_features_schema",
 ]
 
@@ -49,6 +64,49 @@ _EXPECTED_VECTOR = "an ML Vector or array<float|double|int|long>"
 #: use these words, so the tests can compare their errors exactly.
 NULL_FEATURES = "features are null"
 NULL_ELEMENT = "an array of features holds a null element; fill or drop nulls before scoring"
+
+#: The widest sparse vector any writer builds dense (2**23 elements: 64 MiB as doubles, at
+#: least 32 MiB as text). 2**20-wide hashed features fit eight times over; a wider row
+#: could not fit a request body anyway, and refusing it costs nothing.
+MAX_DENSE_VALUES = 1 << 23
+#: Bytes the shortest element takes in a dense text row (``0.0`` and a separator).
+_MIN_TEXT_BYTES_PER_VALUE = 4
+
+
+def too_wide_to_densify(sizes: np.ndarray, is_sparse: np.ndarray) -> np.ndarray:
+    """Which rows :func:`densify` refuses: sparse ones declaring over
+    :data:`MAX_DENSE_VALUES` elements. The one rule both per-row and column-wise paths
+    apply, so they refuse the same rows."""
+    return np.asarray(is_sparse, dtype=bool) & (np.asarray(sizes) > MAX_DENSE_VALUES)
+
+
+def dense_size_reason(size: int) -> str:
+    """Why a sparse vector of ``size`` elements is not written dense, and what to do."""
+    return (
+        f"a sparse vector of size {size:,} written dense would be at least "
+        f"{size * _MIN_TEXT_BYTES_PER_VALUE:,} bytes; rows over {MAX_DENSE_VALUES:,} elements "
+        "are refused rather than allocated. Use LibSVM or protobuf, which write sparse vectors "
+        "from their indices, or reduce the vector size"
+    )
+
+
+def densify(
+    indices: np.ndarray, values: np.ndarray, size: int, column: str | None = None
+) -> np.ndarray:
+    """The dense float64 form of a sparse row; a size over :data:`MAX_DENSE_VALUES` raises
+    :class:`RowSerializationError` before anything is allocated."""
+    if too_wide_to_densify(size, True):
+        raise RowSerializationError(dense_size_reason(size), column=column)
+    row = np.zeros(size)
+    row[indices] = values
+    return row
+
+
+def dense_vector_values(vector: Vector, column: str | None = None) -> np.ndarray:
+    """``vector.toArray()``, except that a sparse vector goes through :func:`densify`."""
+    if isinstance(vector, SparseVector):
+        return densify(vector.indices, vector.values, vector.size, column)
+    return vector.toArray()
 
 
 def require_columns(
@@ -127,7 +185,10 @@ class FeatureBlock:
 
     def dense_matrix(self) -> np.ndarray | None:
         """A ``(num_rows, width)`` float64 matrix when every non-null row has the same size
-        (sparse rows are scattered into zeros), else ``None``. Null rows are zero-filled."""
+        (sparse rows are scattered into zeros), else ``None``. Null rows are zero-filled.
+
+        It allocates ``num_rows * width`` doubles whatever the rows store: writers call it
+        on runs of rows from :func:`serde.row_chunks.row_runs`, never on a whole batch."""
         live = ~self.null
         if not live.any():
             return np.zeros((self.num_rows, 0))
@@ -146,11 +207,49 @@ class FeatureBlock:
         start, stop = self.offsets[i], self.offsets[i + 1]
         return self.indices[start:stop], self.values[start:stop], int(self.sizes[i])
 
-    def dense_row(self, i: int) -> np.ndarray:
+    def dense_row(self, i: int, column: str | None = None) -> np.ndarray:
+        """Row ``i`` dense (through :func:`densify` when it is sparse)."""
         indices, values, size = self.row_values(i)
+        if self.is_sparse[i]:
+            return densify(indices, values, size, column)
         row = np.zeros(size)
         row[indices] = values
         return row
+
+    def too_wide(self) -> np.ndarray:
+        """Which rows :func:`densify` would refuse."""
+        return too_wide_to_densify(self.sizes, self.is_sparse)
+
+    def slice(self, start: int, stop: int) -> FeatureBlock:
+        """Rows ``start:stop`` as a block of their own, sharing this block's arrays."""
+        first, last = int(self.offsets[start]), int(self.offsets[stop])
+        rows = slice(start, stop)
+        return FeatureBlock(
+            self.values[first:last],
+            self.indices[first:last],
+            self.offsets[start : stop + 1] - first,
+            self.sizes[rows],
+            self.is_sparse[rows],
+            self.null[rows],
+        )
+
+    def select(self, keep: np.ndarray) -> FeatureBlock:
+        """The rows where ``keep`` is True, in order (writers drop the rows they refuse, so
+        neither a null row nor one too wide to densify adds cells to a dense matrix)."""
+        if keep.all():
+            return self
+        lengths = np.diff(self.offsets)
+        entries = np.repeat(keep, lengths)
+        offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(lengths[keep], out=offsets[1:])
+        return FeatureBlock(
+            self.values[entries],
+            self.indices[entries],
+            offsets,
+            self.sizes[keep],
+            self.is_sparse[keep],
+            self.null[keep],
+        )
 
 
 def _list_block(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,20 +319,52 @@ def _scalar_columns_block(batch: pa.RecordBatch, columns: list[str]) -> FeatureB
     return FeatureBlock(matrix.reshape(-1), indices, offsets, sizes, np.zeros(n, bool), null)
 
 
+def _sparse_rows(column: pa.StructArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(null, is_sparse, declared size) of each row of a vector column; the size is only
+    meaningful where ``is_sparse``."""
+    null = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    kind = np.asarray(pc.fill_null(column.field("type"), 1).to_numpy(zero_copy_only=False))
+    declared = pc.fill_null(column.field("size"), 0).to_numpy(zero_copy_only=False)
+    return null, (kind == 0) & ~null, np.asarray(declared, dtype=np.int64)
+
+
+def dense_widths(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """How many elements each row of ``column`` has once written out dense: a vector's
+    size (declared, for a sparse one), a list's length, 1 for a scalar, 0 for null. What
+    the JSON writers count to cut a batch into runs of bounded size."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_struct(column.type):
+        null, is_sparse, declared = _sparse_rows(column)
+        lengths = _list_lengths(column.field("values"))
+        return np.where(null, 0, np.where(is_sparse, declared, lengths))
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        return _list_lengths(column)
+    return np.ones(len(column), dtype=np.int64)
+
+
+def too_wide_rows(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The rows of ``column`` (any type) :func:`densify` would refuse, found column-wise."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not pa.types.is_struct(column.type):
+        return np.zeros(len(column), dtype=bool)
+    _, is_sparse, declared = _sparse_rows(column)
+    return too_wide_to_densify(declared, is_sparse)
+
+
+def _list_lengths(array: pa.Array) -> np.ndarray:
+    lengths = pc.fill_null(pc.list_value_length(array), 0)
+    return np.asarray(lengths.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def _vector_block(column: pa.Array) -> FeatureBlock:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    null = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    kind = column.field("type")
-    kind = np.asarray(pc.fill_null(kind, 1).to_numpy(zero_copy_only=False))
-    is_sparse = (kind == 0) & ~null
+    null, is_sparse, declared = _sparse_rows(column)
     values, offsets, _ = _list_block(column.field("values"))
     dense_sizes = np.diff(offsets)
-    sizes = np.where(
-        is_sparse,
-        np.asarray(pc.fill_null(column.field("size"), 0).to_numpy(zero_copy_only=False)),
-        dense_sizes,
-    ).astype(np.int64)
+    sizes = np.where(is_sparse, declared, dense_sizes).astype(np.int64)
     if is_sparse.any():
         idx_values, idx_offsets, _ = _list_block(column.field("indices"))
         indices = _dense_indices(offsets)
