@@ -28,7 +28,18 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-all
 	$(PY) -m pytest -q -p no:cacheprovider tests
 
-bench: $(VENV)/.installed-all
+# The reference library for bench_vs_reference.py, in a venv of its own: sagemaker_pyspark
+# 1.4.5 needs pyspark 3.3 and numpy < 2 (its JARs ship in the wheel; it runs on Java 17).
+.venv-reference/.installed:
+	$(PYTHON) -m venv .venv-reference
+	.venv-reference/bin/python -m pip install --quiet --disable-pip-version-check \
+		'sagemaker_pyspark==1.4.5' 'pyspark==3.3.0' 'numpy<2'
+	touch $@
+
+.PHONY: .venv-reference
+.venv-reference: .venv-reference/.installed
+
+bench: $(VENV)/.installed-all .venv-reference/.installed
 	$(PY) benchmarks/run_all.py
 
 lint: $(VENV)/.installed-all
