@@ -38,6 +38,7 @@ from serde.json_coercion import INTEGER_RANGES
 from serde.json_instances import InstanceWriter, python_values, writable_value
 from serde.json_predictions import PredictionReader, record_batch_from_columns
 from serde.registry import register_deserializer, register_serializer
+from serde.row_chunks import run_from_rows
 
 __all__ = [
     "INTEGER_RANGES",
@@ -134,14 +135,13 @@ class JSONColumnarRequestSerializer(RequestRowSerializer):
 
     def serialize_batch(self, batch: pa.RecordBatch) -> SerializedRows:
         """Each row's values, each followed by a comma: what the row adds to a body."""
-        bad = self._writer.unwritable_rows(batch)
-        errors = {int(i): self._writer.row_error(batch, int(i)) for i in np.flatnonzero(bad)}
-        columns = [python_values(batch.column(c)) for c in self.input_mapping]
-        rows: list[bytes | None] = [
-            None if bad[i] else b"".join(dumps(v) + b"," for v in values)
-            for i, values in enumerate(zip(*columns))
-        ]
-        return SerializedRows.from_list(rows, errors)
+        data, offsets, errors = self._writer.dump_writable_rows(batch, self._dump_run)
+        return SerializedRows(data, offsets, errors)
+
+    def _dump_run(self, run: pa.RecordBatch) -> tuple[bytes, np.ndarray]:
+        columns = [python_values(run.column(c)) for c in self.input_mapping]
+        rows = [b"".join(dumps(v) + b"," for v in values) for values in zip(*columns)]
+        return run_from_rows(rows)
 
     def serialize_body(self, batch: pa.RecordBatch) -> bytes:
         """The body for all rows of ``batch``; a row JSON cannot carry raises its error."""

@@ -4,13 +4,17 @@ an object of named inputs), per row and column-wise.
 :class:`InstanceWriter` serves ``{"instances": [...]}``, JSON Lines and (for its checks)
 the columnar ``{"inputs": {...}}`` serializer. JSON has no NaN, Infinity or null feature,
 so a row holding one is a per-row error rather than a silent ``null``; the column-wise
-path finds such rows with Arrow kernels and lets the per-row path word their errors.
+path finds such rows with Arrow kernels and lets the per-row path word their errors. A
+sparse vector is written as its dense list, so the column-wise path writes a batch a
+bounded run of rows at a time (:mod:`serde.row_chunks`), and a vector too wide to write
+dense (:data:`serde.features.MAX_DENSE_VALUES`) is a per-row error.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -23,15 +27,21 @@ from pyspark.sql import Row
 from pyspark.sql.types import ArrayType, BooleanType, DataType, DecimalType, StringType, StructType
 
 from serde.arrow_types import rows_from_record_batch
+from serde.csv import spread_offsets
 from serde.errors import RowSerializationError, SchemaValidationError
 from serde.features import (
     NULL_FEATURES,
     NUMERIC_TYPES,
+    dense_vector_values,
+    dense_widths,
+    densify,
     features_from_batch,
     require_columns,
+    too_wide_rows,
     validate_features_schema,
 )
 from serde.json_codec import DUMP_OPTIONS, NOT_FINITE_HINT, dumps
+from serde.row_chunks import join_runs, row_runs, run_from_rows
 
 __all__ = [
     "InstanceWriter",
@@ -118,7 +128,7 @@ class InstanceWriter:
             if value is None:
                 raise RowSerializationError(NULL_FEATURES, column=column)
             if isinstance(value, Vector):
-                return _checked_floats(value.toArray(), column)
+                return _checked_floats(dense_vector_values(value, column), column)
             if isinstance(value, (list, tuple)):
                 for k, v in enumerate(value):
                     if v is None:
@@ -146,19 +156,27 @@ class InstanceWriter:
     ) -> tuple[bytes, np.ndarray, dict[int, RowSerializationError]]:
         """``(data, offsets, errors)``: row ``i`` is ``data[offsets[i]:offsets[i + 1]]``,
         ending with the one-byte ``terminator``; rows in ``errors`` are empty."""
-        n = batch.num_rows
+        dump = self._dump_objects if self.instance_format == "object" else self._dump_lists
+        return self.dump_writable_rows(batch, partial(dump, terminator=terminator))
+
+    def dump_writable_rows(
+        self,
+        batch: pa.RecordBatch,
+        dump_run: Callable[[pa.RecordBatch], tuple[bytes, np.ndarray]],
+    ) -> tuple[bytes, np.ndarray, dict[int, RowSerializationError]]:
+        """``(data, offsets, errors)`` of ``batch``: the rows :meth:`dump_row` would refuse
+        get their errors and zero length; ``dump_run`` writes the others, given as runs of
+        rows (Arrow batches) holding a bounded number of elements once dense, and returns
+        each run's ``(data, row lengths)``."""
         bad = self.unwritable_rows(batch)
         errors = {int(i): self.row_error(batch, int(i)) for i in np.flatnonzero(bad)}
         clean = batch.filter(pa.array(~bad)) if errors else batch
-        if self.instance_format == "object":
-            parts, lengths = self._dump_objects(clean, terminator)
-        else:
-            parts, lengths = self._dump_lists(clean, terminator)
-        all_lengths = np.zeros(n, dtype=np.int64)
-        all_lengths[~bad] = lengths
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(all_lengths, out=offsets[1:])
-        return parts, offsets, errors
+        cells = np.zeros(clean.num_rows, dtype=np.int64)
+        for column in self.columns:
+            cells += dense_widths(clean.column(column))
+        runs = (dump_run(clean.slice(start, stop - start)) for start, stop in row_runs(cells))
+        data, offsets = join_runs(runs)
+        return data, spread_offsets(offsets, ~bad), errors
 
     def unwritable_rows(self, batch: pa.RecordBatch) -> np.ndarray:
         """A mask of the rows :meth:`dump_row` would refuse, found column-wise."""
@@ -181,7 +199,7 @@ class InstanceWriter:
         columns = [python_values(batch.column(c)) for c in self.columns]
         names = self.input_names
         rows = [dumps(dict(zip(names, values))) + terminator for values in zip(*columns)]
-        return _joined(rows)
+        return run_from_rows(rows)
 
     def _dump_lists(self, batch: pa.RecordBatch, terminator: bytes) -> tuple[bytes, np.ndarray]:
         if batch.num_rows == 0:
@@ -192,17 +210,13 @@ class InstanceWriter:
             if (widths == widths[0]).all():
                 return dump_matrix_rows(values.reshape(len(widths), int(widths[0])), terminator)
             rows = [dumps(values[a:b]) + terminator for a, b in pairwise(offsets)]
-            return _joined(rows)
+            return run_from_rows(rows)
         block = features_from_batch(batch, self.columns)
         matrix = block.dense_matrix()
         if matrix is not None:
             return dump_matrix_rows(matrix, terminator)
         rows = [dumps(block.dense_row(i)) + terminator for i in range(block.num_rows)]
-        return _joined(rows)
-
-
-def _joined(rows: list[bytes]) -> tuple[bytes, np.ndarray]:
-    return b"".join(rows), np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        return run_from_rows(rows)
 
 
 def dump_matrix_rows(matrix: np.ndarray, terminator: bytes) -> tuple[bytes, np.ndarray]:
@@ -262,7 +276,7 @@ def writable_value(value: Any, column: str, path: str = "") -> Any:
             raise RowSerializationError(f"{what} is {value!r}; {NOT_FINITE_HINT}", column=column)
         return value
     if isinstance(value, Vector):
-        return _checked_floats(value.toArray(), column)
+        return _checked_floats(dense_vector_values(value, column), column)
     if isinstance(value, list):
         for k, v in enumerate(value):
             writable_value(v, column, f"{path}[{k}]")
@@ -270,7 +284,8 @@ def writable_value(value: Any, column: str, path: str = "") -> Any:
 
 
 def unwritable_rows(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Rows JSON cannot carry: null, or holding a null element, NaN or infinity anywhere."""
+    """Rows JSON cannot carry: null, holding a null element, NaN or infinity anywhere, or a
+    sparse vector too wide to write dense."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     bad = np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
@@ -283,7 +298,8 @@ def unwritable_rows(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
         if child_bad.any():
             parents = pc.list_parent_indices(column).to_numpy()
             bad[parents[child_bad]] = True
-    elif pa.types.is_struct(arrow_type):  # an ML vector: only its values can be bad
+    elif pa.types.is_struct(arrow_type):  # an ML vector: its size and values can be bad
+        bad |= too_wide_rows(column)
         values = pc.struct_field(column, "values")
         child_bad = unwritable_rows(pc.list_flatten(values))
         if child_bad.any():
@@ -293,8 +309,9 @@ def unwritable_rows(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def python_values(column: pa.Array | pa.ChunkedArray) -> list:
-    """The column's values as orjson writes them; vectors become dense lists of floats,
-    exactly the values ``Vector.toArray()`` gives the per-row path."""
+    """The column's values as orjson writes them; a sparse vector becomes its dense numpy
+    array (8 bytes an element, where a list of floats takes 32), exactly the values
+    ``Vector.toArray()`` gives the per-row path."""
     if not pa.types.is_struct(column.type):
         return column.to_pylist()
     out = []
@@ -302,9 +319,7 @@ def python_values(column: pa.Array | pa.ChunkedArray) -> list:
         if vector is None or vector["type"] == 1:
             out.append(None if vector is None else vector["values"])
         else:
-            dense = np.zeros(vector["size"])
-            dense[vector["indices"]] = vector["values"]
-            out.append(dense.tolist())
+            out.append(densify(vector["indices"], vector["values"], vector["size"]))
     return out
 
 
