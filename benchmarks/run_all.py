@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["serde", "serde_protobuf", "serde_json", "local_host", "engine", "cluster"]
+ORDER = ["serde", "serde_protobuf", "serde_json", "local_host", "engine", "vs_reference", "cluster"]
 
 
 def main(argv: list[str]) -> int:
