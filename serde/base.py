@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -23,9 +23,11 @@ from serde.arrow_types import record_batch_from_rows, rows_from_record_batch, to
 from serde.errors import RowSerializationError
 
 __all__ = [
+    "ROW_ERRORS",
     "RequestRowSerializer",
     "ResponseRowDeserializer",
     "SerializedRows",
+    "row_error",
     "serialize_rows",
 ]
 
@@ -53,6 +55,29 @@ class SerializedRows:
     def row(self, index: int) -> bytes:
         return self.data[self.offsets[index] : self.offsets[index + 1]]
 
+    def tail(self, start: int) -> SerializedRows:
+        """Rows ``start..`` alone, renumbered from 0 (their errors too)."""
+        if start == 0:
+            return self
+        return SerializedRows(
+            self.data[self.offsets[start] :],
+            self.offsets[start:] - self.offsets[start],
+            {i - start: e for i, e in self.errors.items() if i >= start},
+            self.trailing_separator,
+        )
+
+    @classmethod
+    def concat(cls, first: SerializedRows, second: SerializedRows) -> SerializedRows:
+        """``first``'s rows followed by ``second``'s: how rows left over at the end of one
+        Arrow batch join the next one's, so a request body can span batches."""
+        if first.num_rows == 0:
+            return second
+        shift = first.num_rows
+        errors = dict(first.errors)
+        errors.update({i + shift: e for i, e in second.errors.items()})
+        offsets = np.concatenate((first.offsets[:-1], second.offsets + first.offsets[-1]))
+        return cls(first.data + second.data, offsets, errors, first.trailing_separator)
+
     @classmethod
     def from_list(
         cls,
@@ -61,9 +86,9 @@ class SerializedRows:
         trailing_separator: bool = False,
     ) -> SerializedRows:
         """Builds from one ``bytes`` per row (``None`` where ``errors`` has the reason)."""
-        parts = [b"" if r is None else r for r in rows]
+        parts = [b"" if r is None else r for r in rows] if errors or None in rows else rows
         offsets = np.zeros(len(parts) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in parts], out=offsets[1:])
+        np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)), out=offsets[1:])
         return cls(b"".join(parts), offsets, dict(errors or {}), trailing_separator)
 
 
@@ -108,6 +133,11 @@ class RequestRowSerializer(_RebuildableFromOptions, ABC):
     #: False for formats whose body is not a join of rows (columnar ``{"inputs": {...}}``):
     #: the packer then asks :meth:`serialize_body` for each body.
     row_separable: ClassVar[bool] = True
+    #: True for formats that write every vector dense (CSV, JSON): the transformer may then
+    #: hand a narrow ML ``Vector`` column over as ``array<double>``, converted by the JVM,
+    #: which costs a fraction of Spark's vector struct. Formats that keep sparse vectors
+    #: sparse (LibSVM, protobuf) leave it False and always see the struct.
+    writes_vectors_dense: ClassVar[bool] = False
 
     _schema: StructType | None = None
 
@@ -123,6 +153,13 @@ class RequestRowSerializer(_RebuildableFromOptions, ABC):
     @property
     def schema(self) -> StructType | None:
         return self._schema
+
+    def input_columns(self, schema: StructType) -> list[str]:
+        """The columns of ``schema`` this serializer reads: only these leave the JVM.
+
+        Every column by default, since a custom ``serialize_row`` may read any field;
+        built-ins name theirs, so the rest of a wide row never crosses into Python."""
+        return list(schema.names)
 
     @abstractmethod
     def serialize_row(self, row: Row) -> bytes:
@@ -149,30 +186,41 @@ class RequestRowSerializer(_RebuildableFromOptions, ABC):
         return f"{type(self).__name__}({args})"
 
 
+#: What a user's code may raise for one row it cannot write: that row gets an error, the
+#: others are written. Anything else is a bug and fails the task.
+ROW_ERRORS: tuple[type[Exception], ...] = (ValueError, TypeError, KeyError, IndexError)
+
+
+def row_error(
+    exc: Exception, index: int, fields: Sequence[str] | None = None
+) -> RowSerializationError:
+    """``exc`` (one of :data:`ROW_ERRORS`) as the :class:`RowSerializationError` of row
+    ``index``; a missing field is reported with the fields the row has."""
+    if isinstance(exc, RowSerializationError):
+        return exc.at_row(index)
+    if isinstance(exc, (KeyError, IndexError)):  # a field the row does not have
+        where = "" if fields is None else f"; its fields are {list(fields)}"
+        return RowSerializationError(
+            f"{type(exc).__name__} {exc} reading the row{where}", row_index=index
+        )
+    return RowSerializationError(str(exc), row_index=index)
+
+
 def serialize_rows(serializer: RequestRowSerializer, rows: Iterable[Row]) -> SerializedRows:
-    """Each row through ``serializer.serialize_row``; a row it refuses (a
-    :class:`RowSerializationError`, ``ValueError`` or ``TypeError``) gets zero length and
-    its error, numbered from 0, so one bad row never fails the others. The one per-row loop
-    behind the default :meth:`RequestRowSerializer.serialize_batch` and the packer's
-    ``iter_rows``."""
+    """Each row through ``serializer.serialize_row``; a row it refuses (one of
+    :data:`ROW_ERRORS`) gets zero length and its error, numbered from 0, so one bad row
+    never fails the others. The one per-row loop behind the default
+    :meth:`RequestRowSerializer.serialize_batch` and the packer's ``iter_rows``."""
     out: list[bytes | None] = []
+    append = out.append
+    serialize = serializer.serialize_row
     errors: dict[int, RowSerializationError] = {}
     for i, row in enumerate(rows):
         try:
-            out.append(serializer.serialize_row(row))
-        except RowSerializationError as exc:
-            errors[i] = exc.at_row(i)
-            out.append(None)
-        except (ValueError, TypeError) as exc:
-            errors[i] = RowSerializationError(str(exc), row_index=i)
-            out.append(None)
-        except (KeyError, IndexError) as exc:  # a field the row does not have
-            errors[i] = RowSerializationError(
-                f"{type(exc).__name__} {exc} reading the row; its fields are "
-                f"{list(getattr(row, '__fields__', []))}",
-                row_index=i,
-            )
-            out.append(None)
+            append(serialize(row))
+        except ROW_ERRORS as exc:
+            errors[i] = row_error(exc, i, getattr(row, "__fields__", ()))
+            append(None)
     return SerializedRows.from_list(out, errors)
 
 

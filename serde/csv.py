@@ -157,6 +157,7 @@ class UnlabeledCSVRequestRowSerializer(RequestRowSerializer):
     """
 
     content_type = CSV_CONTENT_TYPE
+    writes_vectors_dense = True
 
     def __init__(
         self,
@@ -174,6 +175,9 @@ class UnlabeledCSVRequestRowSerializer(RequestRowSerializer):
 
     def validate_schema(self, schema: StructType) -> None:
         validate_features_schema(schema, self._columns, allow_scalar_columns=True)
+
+    def input_columns(self, schema: StructType) -> list[str]:
+        return list(self._columns)
 
     # -- per row
 

@@ -34,3 +34,6 @@ class FeaturesColumnSerializer(RequestRowSerializer):
 
     def validate_schema(self, schema: StructType) -> None:
         validate_features_schema(schema, self.features_column_name, allow_scalar_columns=False)
+
+    def input_columns(self, schema: StructType) -> list[str]:
+        return [self.features_column_name]

@@ -68,6 +68,7 @@ class JSONRequestRowSerializer(RequestRowSerializer):
     """
 
     content_type = JSON_CONTENT_TYPE
+    writes_vectors_dense = True
     body_prefix = b'{"instances":['
     row_separator = b","
     body_suffix = b"]}"
@@ -85,6 +86,9 @@ class JSONRequestRowSerializer(RequestRowSerializer):
 
     def validate_schema(self, schema: StructType) -> None:
         self._writer.validate_schema(schema)
+
+    def input_columns(self, schema: StructType) -> list[str]:
+        return list(self._writer.columns)
 
     def serialize_row(self, row: Row) -> bytes:
         return self._writer.dump_row(row)
@@ -107,6 +111,7 @@ class JSONColumnarRequestSerializer(RequestRowSerializer):
 
     content_type = JSON_CONTENT_TYPE
     row_separable = False
+    writes_vectors_dense = True
 
     def __init__(self, input_mapping: Mapping[str, str] | Sequence[str]) -> None:
         if isinstance(input_mapping, str):
@@ -125,6 +130,9 @@ class JSONColumnarRequestSerializer(RequestRowSerializer):
 
     def validate_schema(self, schema: StructType) -> None:
         self._writer.validate_schema(schema)
+
+    def input_columns(self, schema: StructType) -> list[str]:
+        return list(self.input_mapping)
 
     def _body(self, columns: list) -> bytes:
         return dumps({"inputs": dict(zip(self.input_mapping.values(), columns))})

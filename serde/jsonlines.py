@@ -43,6 +43,7 @@ class JSONLinesRequestRowSerializer(RequestRowSerializer):
     """
 
     content_type = JSONLINES_CONTENT_TYPE
+    writes_vectors_dense = True
 
     def __init__(
         self,
@@ -55,6 +56,9 @@ class JSONLinesRequestRowSerializer(RequestRowSerializer):
 
     def validate_schema(self, schema: StructType) -> None:
         self._writer.validate_schema(schema)
+
+    def input_columns(self, schema: StructType) -> list[str]:
+        return list(self._writer.columns)
 
     def serialize_row(self, row: Row) -> bytes:
         return self._writer.dump_row(row) + _NEWLINE

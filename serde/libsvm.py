@@ -82,6 +82,9 @@ class _LibSVMRowWriter(FeaturesColumnSerializer):
     def _label_columns(self) -> list[str]:
         return []
 
+    def input_columns(self, schema: StructType) -> list[str]:
+        return [*self._label_columns(), self.features_column_name]
+
     def serialize_row(self, row: Row) -> bytes:
         label = format_double_bytes(self._label_of(row))
         column = self.features_column_name

@@ -115,6 +115,9 @@ class NamedCSVRequestRowSerializer(RequestRowSerializer):
                     "RowSerializer or split them into columns",
                 )
 
+    def input_columns(self, schema: StructType) -> list[str]:
+        return list(self.columns)
+
     def serialize_row(self, row: Row) -> bytes:
         return b",".join(_csv_field(row_value(row, c)) for c in self.columns) + b"\n"
 

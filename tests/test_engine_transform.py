@@ -146,7 +146,7 @@ def test_bisection_isolates_one_poisoned_row_among_10000(spark, local_host, sum_
 def test_poisoned_row_fails_the_task_by_default_naming_rows(spark, local_host, sum_endpoint):
     model = make_model(local_host, sum_endpoint, max_batch_records=100)
     df = features_df(spark, 500, partitions=1, poison_ids=[250])
-    with pytest.raises(Exception, match=r"partition 0, batch 0, rows 200\.\.299") as info:
+    with pytest.raises(Exception, match=r"partition 0, rows 200\.\.299") as info:
         model.transform(df).collect()
     assert "poisoned row" in str(info.value)
 
@@ -279,7 +279,6 @@ def test_model_pickles_without_secrets(local_host, sum_endpoint, monkeypatch):
         model.endpoint,
         model.request_row_serializer,
         model.response_row_deserializer,
-        features_df_schema(),
         model.engine_options(),
     )
     blob = pickle.dumps(scorer)

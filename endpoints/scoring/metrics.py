@@ -9,13 +9,14 @@ adding counts and percentiles stay within a few percent.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.accumulators import AccumulatorParam
 
-__all__ = ["LatencyHistogram", "MetricsAccumulatorParam", "TransformMetrics"]
+__all__ = ["LatencyHistogram", "MetricsAccumulatorParam", "MetricsRecorder", "TransformMetrics"]
 
 # 0.05 ms .. ~170 s, 8 buckets per doubling: ~9% resolution.
 _BUCKETS_PER_DOUBLING = 8
@@ -139,6 +140,36 @@ class TransformMetrics:
             .replace("  ", " ")
             .strip()
         )
+
+
+class MetricsRecorder:
+    """One partition's :class:`TransformMetrics`, updated from its request threads under
+    one lock, so no counter is lost to a race between two requests ending together."""
+
+    def __init__(self) -> None:
+        self.metrics = TransformMetrics(partitions=1)
+        self._lock = threading.Lock()
+
+    def request(self, sent: int, received: int, seconds: float) -> None:
+        with self._lock:
+            m = self.metrics
+            m.requests += 1
+            m.bytes_sent += sent
+            m.bytes_received += received
+            m.latency.record(seconds)
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Adds ``n`` to the integer counter ``name`` (``bodies``, ``bisections``, ...)."""
+        with self._lock:
+            setattr(self.metrics, name, getattr(self.metrics, name) + n)
+
+    def retry(self, kind: str) -> None:
+        with self._lock:
+            self.metrics.retries[kind] += 1
+
+    def error(self, kind: str) -> None:
+        with self._lock:
+            self.metrics.errors[kind] += 1
 
 
 class MetricsAccumulatorParam(AccumulatorParam):

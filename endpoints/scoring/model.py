@@ -28,8 +28,11 @@ from endpoints.clients.specs import endpoint_from_spec
 from endpoints.clients.transport import Endpoint
 from endpoints.errors import ConfigurationError
 from endpoints.retry import RetryPolicy
-from endpoints.scoring.engine import EngineOptions, PartitionScorer, output_schema
+from endpoints.scoring.engine import PartitionScorer
 from endpoints.scoring.metrics import MetricsAccumulatorParam, TransformMetrics
+from endpoints.scoring.options import EngineOptions
+from endpoints.scoring.results import output_schema, result_struct_type
+from endpoints.scoring.spark_plan import score_dataframe
 from serde.base import RequestRowSerializer, ResponseRowDeserializer
 from serde.batching import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS
 from serde.errors import SerdeError
@@ -369,19 +372,24 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
             create, self._pending_creation = self._pending_creation, None
             create()
         schema = dataset.schema
-        out_schema = self.transformSchema(schema)
+        self.transformSchema(schema)
         serializer = self.request_row_serializer
         serializer.set_schema(schema)
+        options = self.engine_options()
         self._accumulator = _new_accumulator(dataset)
         scorer = PartitionScorer(
             self.endpoint,
             serializer,
             self.response_row_deserializer,
-            schema,
-            self.engine_options(),
+            options,
             self._accumulator,
         )
-        return dataset.mapInArrow(scorer, out_schema)
+        return score_dataframe(
+            dataset,
+            scorer,
+            result_struct_type(self.response_row_deserializer, options),
+            prepend_result_rows=options.prepend_result_rows,
+        )
 
     @property
     def last_metrics(self) -> TransformMetrics | None:
