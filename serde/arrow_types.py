@@ -9,9 +9,13 @@ instead, and results a deserializer yields as vectors must go back into that str
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import partial
+from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.ml.linalg import DenseVector, SparseVector, Vector, VectorUDT
 from pyspark.sql import Row
 from pyspark.sql.types import (
@@ -22,8 +26,12 @@ from pyspark.sql.types import (
     UserDefinedType,
 )
 
+from serde.row_type import row_type
+
 __all__ = [
     "VECTOR_ARROW_TYPE",
+    "arrow_column",
+    "python_column",
     "record_batch_from_rows",
     "rows_from_record_batch",
     "to_arrow_schema",
@@ -145,23 +153,110 @@ def rows_from_record_batch(
     """Yields the rows of ``batch`` as ``pyspark.sql.Row`` (vectors as ML vectors).
 
     Without a Spark ``schema``, a struct column shaped like Spark's vector layout is still
-    read as a vector, so a SerDe used outside a DataFrame sees the same values.
+    read as a vector, so a SerDe used outside a DataFrame sees the same values. Where the
+    schema says ``VectorUDT`` but the column holds ``list<double>`` (the engine converted it
+    with ``vector_to_array``), each value becomes a ``DenseVector``, as the contract
+    promises a serializer. Columns are converted whole (see :func:`python_column`) and each
+    row is one ``tuple.__new__`` of a cached ``Row`` class.
     """
     names = batch.schema.names
-    types: list[DataType | None] = []
-    for i, name in enumerate(names):
-        if schema is not None and name in schema.names:
-            types.append(schema[name].dataType)
-        elif batch.schema.field(i).type == VECTOR_ARROW_TYPE or _looks_like_vector(
-            batch.schema.field(i).type
-        ):
-            types.append(VectorUDT())
-        else:
-            types.append(None)
-    columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
-    row_type = Row(*names)
-    for values in zip(*columns):
-        yield row_type(*(_from_arrow_value(v, t) for v, t in zip(values, types)))
+    columns = [
+        python_column(batch.column(i), _spark_type(batch.schema.field(i), schema))
+        for i in range(batch.num_columns)
+    ]
+    return map(partial(tuple.__new__, row_type(tuple(names))), zip(*columns))
+
+
+def _spark_type(field: pa.Field, schema: StructType | None) -> DataType | None:
+    """The Spark type a column is read as: the schema's, else a vector if it looks like
+    one, else ``None`` (its Arrow values as they are)."""
+    if schema is not None and field.name in schema.names:
+        return schema[field.name].dataType
+    if field.type == VECTOR_ARROW_TYPE or _looks_like_vector(field.type):
+        return VectorUDT()
+    return None
+
+
+def python_column(column: pa.Array | pa.ChunkedArray, data_type: DataType | None) -> list:
+    """The values of ``column`` as the per-row path hands them to a user: one Python value
+    per row, ML vectors for ``VectorUDT``, ``Row`` for structs, dicts for maps.
+
+    Columns that need no conversion go through numpy (a fixed-width numeric list column is
+    one ``reshape(...).tolist()``) or one ``to_pylist``; dense vectors are built from one
+    flat array, not from a dict per row.
+    """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if isinstance(data_type, VectorUDT):
+        return _vector_column(column)
+    if data_type is None or not _needs_conversion(data_type):
+        return _plain_column(column)
+    return [_from_arrow_value(v, data_type) for v in column.to_pylist()]
+
+
+def _needs_conversion(data_type: DataType) -> bool:
+    return isinstance(data_type, (UserDefinedType, StructType, MapType)) or (
+        isinstance(data_type, ArrayType) and _has_udt_or_struct(data_type.elementType)
+    )
+
+
+#: Arrow types whose numpy values convert to the same Python values ``to_pylist`` gives.
+_NUMPY_EXACT_TYPES = (pa.float64(), pa.float32(), pa.int64(), pa.int32())
+
+
+def _plain_column(column: pa.Array) -> list:
+    if column.null_count == 0:
+        if column.type in _NUMPY_EXACT_TYPES:
+            return column.to_numpy().tolist()
+        matrix = _fixed_width_matrix(column)
+        if matrix is not None:
+            return matrix.tolist()
+    return column.to_pylist()
+
+
+def _fixed_width_matrix(column: pa.Array) -> np.ndarray | None:
+    """A list column of equal-length rows without nulls as a ``(rows, width)`` array
+    (read-only, shares Arrow's memory), else ``None``."""
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        return None
+    if column.null_count or column.type.value_type not in _NUMPY_EXACT_TYPES:
+        return None
+    offsets = column.offsets.to_numpy()
+    widths = np.diff(offsets)
+    if not len(widths) or (widths != widths[0]).any():
+        return None
+    values = column.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    if values.null_count:
+        return None
+    return values.to_numpy().reshape(len(widths), int(widths[0]))
+
+
+def _vector_column(column: pa.Array) -> list:
+    """ML vectors from Spark's vector struct or from ``list<number>`` (dense)."""
+    null = column.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_struct(column.type):
+        # a null row's "type" child holds 0, so only live rows can say "sparse"
+        kind = pc.fill_null(column.field("type"), 1).to_numpy(zero_copy_only=False)
+        if ((kind == 0) & ~null).any():  # sparse vectors: rare, read row by row
+            return [vector_from_struct(v) for v in column.to_pylist()]
+        values = column.field("values")
+    else:
+        values = column
+    vectors = _dense_vectors(values)
+    for i in np.flatnonzero(null).tolist():
+        vectors[i] = None
+    return vectors
+
+
+def _dense_vectors(lists: pa.Array) -> list:
+    """One ``DenseVector`` per row of a list column (null rows too: the caller sets them
+    to ``None``), each a view of one float64 copy of the values."""
+    matrix = _fixed_width_matrix(lists)
+    if matrix is not None:
+        return list(map(DenseVector, matrix.astype(np.float64)))
+    offsets = lists.offsets.to_numpy()
+    flat = lists.values.to_numpy(zero_copy_only=False).astype(np.float64)
+    return [DenseVector(flat[a:b]) for a, b in pairwise(offsets.tolist())]
 
 
 def _looks_like_vector(arrow_type: pa.DataType) -> bool:
@@ -174,10 +269,44 @@ def _looks_like_vector(arrow_type: pa.DataType) -> bool:
 
 
 def record_batch_from_rows(rows: Sequence[Sequence[Any]], schema: StructType) -> pa.RecordBatch:
-    """An Arrow batch of ``schema`` from result tuples (values in schema order)."""
+    """An Arrow batch of ``schema`` from result tuples (values in schema order), built a
+    column at a time (see :func:`arrow_column`)."""
     arrow_schema = to_arrow_schema(schema)
-    columns = []
-    for j, field in enumerate(schema.fields):
-        values = [_to_arrow_value(row[j], field.dataType) for row in rows]
-        columns.append(pa.array(values, type=arrow_schema.field(j).type))
-    return pa.RecordBatch.from_arrays(columns, schema=arrow_schema)
+    width = len(schema.fields)
+    columns: list[Sequence[Any]] = list(zip(*rows))[:width] if len(rows) else [()] * width
+    if len(columns) < width:  # a short row: index each row, so the error names the place
+        columns = [[row[j] for row in rows] for j in range(width)]
+    arrays = [
+        arrow_column(values, field.dataType, arrow_field.type)
+        for values, field, arrow_field in zip(columns, schema.fields, arrow_schema)
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
+
+
+def arrow_column(values: Any, data_type: DataType, arrow_type: pa.DataType) -> pa.Array:
+    """One column of ``data_type`` as an Arrow array of ``arrow_type``, from a list (or
+    tuple) of Python values, a numpy array (2-D for a fixed-width ``array<...>``) or an
+    Arrow array.
+
+    A column whose type needs no conversion is handed to ``pa.array`` whole; should Arrow
+    refuse it (numpy values inside a list, say), its values are converted one by one first.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array) and not isinstance(data_type, VectorUDT):
+        return values if values.type == arrow_type else values.cast(arrow_type)
+    if isinstance(values, np.ndarray):
+        if values.ndim == 2 and pa.types.is_list(arrow_type):
+            rows, width = values.shape
+            offsets = pa.array(np.arange(0, (rows + 1) * width, width, dtype=np.int32))
+            flat = pa.array(values.reshape(-1), type=arrow_type.value_type)
+            return pa.ListArray.from_arrays(offsets, flat, type=arrow_type)
+        if values.ndim == 1 and values.dtype.kind != "O" and not _needs_conversion(data_type):
+            return pa.array(values, type=arrow_type)
+        values = list(values)
+    if not _needs_conversion(data_type):
+        try:
+            return pa.array(values, type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+    return pa.array([_to_arrow_value(v, data_type) for v in values], type=arrow_type)
