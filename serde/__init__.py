@@ -10,6 +10,12 @@ import importlib
 from typing import Any
 
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
+from serde.batch_serde import (
+    BytesPerRow,
+    ColumnsDeserializer,
+    FeatureMatrixSerializer,
+    RecordBatchSerializer,
+)
 from serde.batching import RequestBatchIterator, RequestBody, RowFailure
 from serde.errors import (
     ResponseParseError,
@@ -62,6 +68,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = sorted(
     [
+        "BytesPerRow",
+        "ColumnsDeserializer",
+        "FeatureMatrixSerializer",
+        "RecordBatchSerializer",
         "RequestBatchIterator",
         "RequestBody",
         "RequestRowSerializer",
