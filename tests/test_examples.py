@@ -36,6 +36,7 @@ def test_custom_serde_pipeline_saved_and_loaded():
     out = run_example("custom_serde.py")
     assert "loaded pipeline scored the same rows identically" in out
     assert "height= 0.50 weight=-0.25 probabilities=[0.6225, 0.3775]" in out
+    assert "the batch-way SerDes scored every row as the per-row ones did" in out
 
 
 def test_tf_serving_mapping():
