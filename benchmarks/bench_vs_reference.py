@@ -462,6 +462,12 @@ def print_tables(results: Results, targets: list[Endpoint], rows: int, rounds: i
 # ------------------------------------------------------------------------------ main
 
 
+def load() -> str:
+    """The machine's load: on a shared machine, what else ran shows here."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min), {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -512,12 +518,12 @@ def main(argv: list[str]) -> int:
         bench = Bench(
             spark, reference, frames, bodies, expected_sums(args.rows), args.threads, scratch
         )
-        print(f"setup: {time.monotonic() - started:.0f} s", flush=True)
+        print(f"setup: {time.monotonic() - started:.0f} s; {load()}", flush=True)
         for target in targets:
             bench.warm_up(target)
         results = run_rounds(bench, targets, args.rounds)
     print_tables(results, targets, args.rows, args.rounds)
-    print(f"\n(total {time.monotonic() - started:.0f} s)")
+    print(f"\n(total {time.monotonic() - started:.0f} s; {load()})")
     for failure in results.failures():
         print(f"FAILED: {failure}", file=sys.stderr)
     return 1 if results.failures() else 0
