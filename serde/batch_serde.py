@@ -59,8 +59,8 @@ from serde.features import (
     features_from_batch,
     features_from_row,
     require_columns,
-    validate_features_schema,
 )
+from serde.features_column import FeaturesColumnSerializer
 from serde.row_chunks import join_runs, row_runs
 
 __all__ = [
@@ -136,23 +136,23 @@ class RecordBatchSerializer(RequestRowSerializer):
         return data
 
 
-class FeatureMatrixSerializer(RecordBatchSerializer):
+class FeatureMatrixSerializer(FeaturesColumnSerializer, RecordBatchSerializer):
     """Writes one record per row from the features as a ``(rows, width)`` float64 matrix.
 
     Implement :meth:`serialize_matrix`. ``features_column_name`` names an ML ``Vector``
-    (dense or sparse) or ``array<number>`` column. Rows with null features, sparse rows
-    too wide to build dense (:data:`serde.features.MAX_DENSE_VALUES`) and, unless
-    ``allow_non_finite`` is True, rows holding NaN or an infinity get a per-row error and
-    never reach :meth:`serialize_matrix`. Rows of different widths come in separate
-    calls, and a batch comes in bounded runs (:mod:`serde.row_chunks`), so one call never
-    holds a huge dense matrix.
+    (dense or sparse) or ``array<number>`` column, the only column that leaves the JVM; a
+    narrow vector column is converted to ``array<double>`` there, which costs far less
+    than Spark's vector struct (``writes_vectors_dense``). Rows with null features,
+    sparse rows too wide to build dense (:data:`serde.features.MAX_DENSE_VALUES`) and,
+    unless ``allow_non_finite`` is True, rows holding NaN or an infinity get a per-row
+    error and never reach :meth:`serialize_matrix`. Rows of different widths come in
+    separate calls, and a batch comes in bounded runs (:mod:`serde.row_chunks`), so one
+    call never holds a huge dense matrix.
     """
 
     #: Whether NaN and infinities reach :meth:`serialize_matrix` (else: per-row errors).
     allow_non_finite: ClassVar[bool] = False
-
-    def __init__(self, features_column_name: str = "features") -> None:
-        self.features_column_name = features_column_name
+    writes_vectors_dense = True
 
     @abstractmethod
     def serialize_matrix(self, features: np.ndarray) -> BytesPerRow:
@@ -163,9 +163,6 @@ class FeatureMatrixSerializer(RecordBatchSerializer):
         does the same without this per-row list."""
         rows = self.serialize_batch(batch)
         return [None if i in rows.errors else rows.row(i) for i in range(rows.num_rows)]
-
-    def validate_schema(self, schema: StructType) -> None:
-        validate_features_schema(schema, self.features_column_name, allow_scalar_columns=False)
 
     def serialize_batch(self, batch: pa.RecordBatch) -> SerializedRows:
         column = self.features_column_name

@@ -228,6 +228,12 @@ def test_non_finite_values_reach_the_user_when_allowed():
     assert rows_of(WithNaN().serialize_batch(batch)) == [b"null,null\n"]  # orjson's spelling
 
 
+def test_only_the_features_column_leaves_the_jvm_and_vectors_may_come_dense():
+    serializer = BatchCSVAsList()
+    assert serializer.input_columns(VECTORS) == ["features"]
+    assert serializer.writes_vectors_dense
+
+
 def test_a_row_written_as_none_gets_an_error_naming_the_method():
     class RefusesOdd(FeatureMatrixSerializer):
         def serialize_matrix(self, features):
@@ -413,6 +419,8 @@ def test_batch_serdes_save_and_load_by_name():
     assert spec == {"name": "test-batch-csv", "options": {"features_column_name": "x"}}
     again = serializer_from_spec(orjson.loads(orjson.dumps(spec)))
     assert type(again) is BatchCSVAsList and again.features_column_name == "x"
+    with_schema = serializer_from_spec(serde_spec(BatchCSVAsList(schema=VECTORS)))
+    assert with_schema.schema == VECTORS
 
     deserializer = BatchPredictions(column="p")
     spec = serde_spec(deserializer)
