@@ -10,9 +10,9 @@ Sparse vectors stay sparse here: a row costs its stored entries, whatever size i
 Only CSV and JSON, which spell every element, build rows dense, and they do it a bounded
 run of rows at a time (:mod:`serde.row_chunks`). A declared size can still ask for an
 absurd row (Spark allows ``Vectors.sparse(2**31 - 1, [0], [1.0])``: 8 GB of ``0.0,``), so
-no sparse row over :data:`MAX_DENSE_VALUES` elements (2**23, at least 32 MiB of text,
-far above any real-time endpoint's 6 MB payload limit) is ever densified: it gets a
-per-row error pointing to LibSVM or protobuf, which write it from its indices.
+no sparse row over :data:`MAX_DENSE_VALUES` elements (2**22: at least 16 MiB of text,
+nearly three times a real-time endpoint's 6 MB payload limit) is ever densified: it gets
+a per-row error pointing to LibSVM or protobuf, which write it from its indices.
 """
 
 from __future__ import annotations
@@ -65,10 +65,12 @@ _EXPECTED_VECTOR = "an ML Vector or array<float|double|int|long>"
 NULL_FEATURES = "features are null"
 NULL_ELEMENT = "an array of features holds a null element; fill or drop nulls before scoring"
 
-#: The widest sparse vector any writer builds dense (2**23 elements: 64 MiB as doubles, at
-#: least 32 MiB as text). 2**20-wide hashed features fit eight times over; a wider row
-#: could not fit a request body anyway, and refusing it costs nothing.
-MAX_DENSE_VALUES = 1 << 23
+#: The widest sparse vector any writer builds dense: 2**22 elements, 32 MiB as doubles, at
+#: least 16 MiB as text, under 200 MiB allocated while formatted (a row this wide is
+#: formatted alone, and orjson reserves about 32 bytes per number, mostly never touched).
+#: 2**20-wide hashed features fit four times over; a wider row fits no real-time
+#: endpoint's request anyway.
+MAX_DENSE_VALUES = 1 << 22
 #: Bytes the shortest element takes in a dense text row (``0.0`` and a separator).
 _MIN_TEXT_BYTES_PER_VALUE = 4
 
