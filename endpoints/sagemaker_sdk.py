@@ -36,7 +36,7 @@ from serde.arrow_types import rows_from_record_batch
 from serde.base import RequestRowSerializer, ResponseRowDeserializer
 from serde.ddl import schema_from
 from serde.errors import ResponseParseError, RowSerializationError, SerdeError
-from serde.features import validate_features_schema
+from serde.features import dense_vector_values, validate_features_schema
 from serde.json_coercion import INTEGER_RANGES
 from serde.numbers import parse_double, parse_int
 from serde.registry import register_deserializer, register_serializer
@@ -248,7 +248,7 @@ class SDKSerializerAdapter(RequestRowSerializer):
         if value is None:
             raise RowSerializationError("features are null", column=self._columns[0])
         if isinstance(value, (DenseVector, SparseVector)):
-            return value.toArray().tolist()
+            return dense_vector_values(value, self._columns[0]).tolist()
         if isinstance(value, (list, tuple)):
             return list(value)
         return [value]
