@@ -176,8 +176,8 @@ def check_rows(ids: np.ndarray, predictions: np.ndarray, expected: np.ndarray) -
     if len(wrong):
         first = wrong[0]
         return (
-            f"{len(wrong):,} predictions differ (id {first}: {predictions[first]!r}, "
-            f"expected {expected[first]!r})"
+            f"{len(wrong):,} predictions differ (id {first}: {float(predictions[first])!r}, "
+            f"expected {float(expected[first])!r})"
         )
     return None
 
