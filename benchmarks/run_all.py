@@ -12,7 +12,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["serde", "serde_protobuf", "serde_json", "local_host", "engine", "vs_reference", "cluster"]
+ORDER = [
+    "serde",
+    "serde_protobuf",
+    "serde_json",
+    "serde_custom",
+    "local_host",
+    "engine",
+    "vs_reference",
+    "cluster",
+]
 
 
 def main(argv: list[str]) -> int:
