@@ -135,6 +135,7 @@ class MeasuredScorer:
 
     def __init__(self, scorer, marker: str) -> None:
         self.scorer = scorer
+        self.serializer = scorer.serializer
         self.marker = marker
 
     def __call__(self, batches):
@@ -143,23 +144,42 @@ class MeasuredScorer:
             f.write(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
 
 
-def peak_worker_memory(spark, url: str, endpoint: str, rows: int) -> int:
-    """Peak RSS (KiB) of the Python workers that ran the transform."""
+def peak_worker_memory(spark, url: str, endpoint: str, df, serializer=None) -> int:
+    """Peak RSS (KiB) of the Python workers that scored ``df``."""
     from endpoints.scoring.engine import PartitionScorer
+    from endpoints.scoring.results import result_struct_type
+    from endpoints.scoring.spark_plan import score_dataframe
 
     model = engine_model(url, endpoint)
-    df = features_df(spark, rows)
+    serializer = serializer or model.request_row_serializer
+    serializer.set_schema(df.schema)
     marker = Path(tempfile.mkdtemp()) / "rss"
-    scorer = PartitionScorer(
-        model.endpoint,
-        model.request_row_serializer,
-        model.response_row_deserializer,
-        df.schema,
-        model.engine_options(),
+    options = model.engine_options()
+    scorer = PartitionScorer(model.endpoint, serializer, model.response_row_deserializer, options)
+    out = score_dataframe(
+        df,
+        MeasuredScorer(scorer, str(marker)),
+        result_struct_type(model.response_row_deserializer, options),
+        prepend_result_rows=True,
     )
-    out = df.mapInArrow(MeasuredScorer(scorer, str(marker)), model.transformSchema(df.schema))
     out.write.format("noop").mode("overwrite").save()
     return max(int(v) for v in marker.read_text().split())
+
+
+def sparse_df(spark, rows: int, width: int = 2**20):
+    """``rows`` sparse vectors ``width`` wide with 10 non-zeros each."""
+    from pyspark.ml.linalg import SparseVector, VectorUDT
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    def vectors(part):
+        for i in part:
+            indices = sorted({(i * 7919 + k * 104729) % width for k in range(10)})
+            yield (i, SparseVector(width, indices, [1.0] * len(indices)))
+
+    schema = StructType([StructField("id", LongType()), StructField("features", VectorUDT())])
+    return spark.createDataFrame(
+        spark.sparkContext.range(rows, numSlices=2).mapPartitions(vectors), schema
+    )
 
 
 ENDPOINT = "bench-sum"
@@ -236,13 +256,34 @@ def main() -> None:
             spark.stop()
             # fresh Python workers per task: a peak belongs to one partition's scoring
             spark = spark_session(**{"spark.python.worker.reuse": "false"})
-            small = peak_worker_memory(spark, host_url, ENDPOINT, 1_000_000)
-            big = peak_worker_memory(spark, host_url, ENDPOINT, 10_000_000)
+            small = peak_worker_memory(spark, bare_url, ENDPOINT, features_df(spark, 1_000_000))
+            big = peak_worker_memory(spark, bare_url, ENDPOINT, features_df(spark, 10_000_000))
+            from serde.libsvm import UnlabeledLibSVMRequestRowSerializer
+
+            wide = peak_worker_memory(
+                spark,
+                bare_url,
+                ENDPOINT,
+                sparse_df(spark, 100_000),
+                UnlabeledLibSVMRequestRowSerializer(),
+            )
+            wide_csv = peak_worker_memory(
+                spark, bare_url, ENDPOINT, sparse_df(spark, 2_000, width=2**17)
+            )
             print("\n### Python worker peak memory (streaming, not collecting)\n")
             print(
                 table(
-                    ["rows", "peak RSS MiB", "ratio"],
-                    [[1_000_000, small / 1024, 1.0], [10_000_000, big / 1024, big / small]],
+                    ["input", "peak RSS MiB", "vs 1M rows"],
+                    [
+                        ["1,000,000 rows x 10 doubles, CSV", small / 1024, 1.0],
+                        ["10,000,000 rows x 10 doubles, CSV", big / 1024, big / small],
+                        ["100,000 sparse vectors 2^20 wide, LibSVM", wide / 1024, wide / small],
+                        [
+                            "2,000 sparse vectors 2^17 wide, CSV (dense rows)",
+                            wide_csv / 1024,
+                            wide_csv / small,
+                        ],
+                    ],
                 )
             )
         spark.stop()

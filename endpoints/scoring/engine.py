@@ -31,6 +31,8 @@ from endpoints.scoring.window import AdaptiveWindow
 from serde.arrow_types import to_arrow_schema
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
 from serde.batching import RequestBatchIterator, RequestBody
+from serde.features import dense_widths
+from serde.row_chunks import row_runs
 
 __all__ = ["PartitionRun", "PartitionScorer"]
 
@@ -39,6 +41,11 @@ log = logging.getLogger("endpoints.scoring.engine")
 #: Settled rows are handed back to Spark once this many are ready (or before the loop
 #: waits for a request), so output batches are neither tiny nor held back.
 FLUSH_ROWS = 4096
+
+#: A dense format (CSV, JSON) is given at most this many elements of an Arrow batch at a
+#: time: Spark hands over 10,000 rows at once, and 10,000 sparse vectors 2^20 wide would
+#: be 40 GB of CSV text. One slice of 2^20 elements writes at least 4 MiB, under a body.
+DENSE_SLICE_CELLS = 1 << 20
 
 
 class PartitionScorer:
@@ -164,9 +171,7 @@ class PartitionRun:
     def run(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.StructArray]:
         held: Segment | None = None
         next_row = 0
-        for batch in batches:
-            if batch.num_rows == 0:
-                continue
+        for batch in self._slices(batches):
             rows = self.serializer.serialize_batch(batch)
             kept = batch if self.keep_batches else None
             segment = Segment(next_row, rows, kept) if held is None else held.then(rows, kept)
@@ -178,6 +183,21 @@ class PartitionRun:
         yield from self._settle(0)
         if self.ready:
             yield self._flush()
+
+    def _slices(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The non-empty batches, cut for dense formats so that no slice spells more
+        than :data:`DENSE_SLICE_CELLS` elements, whatever size its vectors declare."""
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            if not self.serializer.writes_vectors_dense or not any(
+                pa.types.is_struct(t) for t in batch.schema.types
+            ):
+                yield batch
+                continue
+            cells = sum(dense_widths(column) for column in batch.columns)
+            for start, stop in row_runs(cells, DENSE_SLICE_CELLS):
+                yield batch.slice(start, stop - start)
 
     def _pack(self, segment: Segment, *, final: bool) -> Iterator[pa.StructArray]:
         """Queues the bodies of ``segment``; returns the rows held back for the next batch
