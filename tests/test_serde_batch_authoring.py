@@ -2,7 +2,8 @@
 
 A batch-way serializer must write exactly what its per-row twin writes, report the rows it
 cannot write on their own (null, NaN, a row its code raises for) with every neighbour
-intact, and register and save by name like any other SerDe. The per-row path must hand a
+intact, and register and save by name like any other SerDe; through the engine, a wrong
+count from a batch deserializer fails only its body. The per-row path must hand a
 user the same ``Row`` values as before, vectors as ML vectors even when the engine
 converted a vector column to ``list<double>`` in the JVM.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
+from engine_harness import Accumulator, FakeClock, csv_rows, expected_sum, feature_batches
 from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
 from pyspark.sql import Row
 from pyspark.sql.types import (
@@ -29,6 +31,9 @@ from pyspark.sql.types import (
 )
 from serde_helpers import assert_same_errors, rows_of
 
+from endpoints.clients.mock import MockEndpoint
+from endpoints.scoring.engine import PartitionScorer
+from endpoints.scoring.options import EngineOptions
 from serde import (
     ColumnsDeserializer,
     FeatureMatrixSerializer,
@@ -85,11 +90,12 @@ class PerRowCSV(RequestRowSerializer):
 
 
 class _RefusesOver100:
-    """The twins' one rule beyond the format: a value over 100 is refused."""
+    """The twins' one rule beyond the format: a value over ``limit`` is refused."""
 
-    @staticmethod
-    def check(features: np.ndarray) -> None:
-        if (features > 100).any():
+    limit = 100.0
+
+    def check(self, features: np.ndarray) -> None:
+        if (features > self.limit).any():
             raise ValueError("a value over 100")
 
 
@@ -408,6 +414,66 @@ def test_an_exception_in_deserialize_columns_is_a_parse_error_quoting_the_body()
         BatchPredictions().deserialize_batch(b'{"outputs": []}')
     assert "BatchPredictions.deserialize_columns raised KeyError: 'predictions'" in str(info.value)
     assert info.value.body_head == b'{"outputs": []}'
+
+
+# --- through the scoring engine (no Spark: a MockEndpoint, a fake clock) -------------
+
+
+class AnyValueCSV(BatchCSVAsList):
+    limit = float("inf")
+
+
+def score_with_batch_serdes(answer, batches):
+    """One partition through the engine with batch-way SerDes, errors in a column."""
+    scorer = PartitionScorer(
+        MockEndpoint(answer),
+        AnyValueCSV(),
+        BatchPredictions(),
+        EngineOptions(max_batch_records=100, on_error="column"),
+        Accumulator(),
+        FakeClock(),
+    )
+    return [row for array in scorer(iter(batches)) for row in array.to_pylist()]
+
+
+def probabilities_of(rows: list[list[float]]) -> list[list[float]]:
+    return [[sum(r), -sum(r)] for r in rows]
+
+
+def test_the_engine_reports_a_wrong_count_from_a_batch_deserializer_on_that_body_only():
+    def one_short_for_the_second_body(request):
+        rows = csv_rows(request)
+        predictions = probabilities_of(rows)
+        if int(rows[0][0]) == 100:
+            predictions = predictions[1:]
+        return orjson.dumps({"predictions": predictions})
+
+    rows = score_with_batch_serdes(one_short_for_the_second_body, feature_batches(300, 300))
+    assert [r["error"]["kind"] if r["error"] else None for r in rows] == (
+        [None] * 100 + ["count_mismatch"] * 100 + [None] * 100
+    )
+    assert "99 results for 100 rows" in rows[150]["error"]["message"]
+    assert [r["probabilities"] for r in rows[:100] + rows[200:]] == [
+        [expected_sum(i), -expected_sum(i)] for i in [*range(100), *range(200, 300)]
+    ]
+
+
+def test_the_engine_keeps_a_refused_row_apart_and_scores_its_neighbours():
+    batches = feature_batches(10, 10)
+    values = batches[0].column("features").to_pylist()
+    values[4][2] = float("nan")
+    batch = pa.record_batch([pa.array(values)], names=["features"])
+    rows = score_with_batch_serdes(
+        lambda request: orjson.dumps({"predictions": probabilities_of(csv_rows(request))}),
+        [batch],
+    )
+    assert [r["error"]["kind"] if r["error"] else None for r in rows] == (
+        [None] * 4 + ["serialization"] + [None] * 5
+    )
+    assert rows[4]["probabilities"] is None
+    assert [r["probabilities"][0] for r in rows if r["error"] is None] == [
+        expected_sum(i) for i in range(10) if i != 4
+    ]
 
 
 # --- registration and saving by name -------------------------------------------------
