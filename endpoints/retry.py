@@ -9,6 +9,12 @@ Backoff is exponential with full jitter (sleep a uniform random time between 0 a
 ``min(backoff_max, backoff_base * 2**attempt)``), the scheme AWS recommends because it
 spreads a cluster's retries instead of synchronising them; a server's ``Retry-After`` is a
 floor under that, honoured in full as long as it fits in ``max_elapsed_s``.
+
+Throttles are different: they say "too many at once", not "this request failed". A job
+offered more concurrency than its endpoint serves meets them all the time, so they never
+use up ``max_attempts`` — only the time budget ``max_elapsed_s`` ends them — and their pace
+is set by the caller's in-flight window (which halves, and below one pauses), not by a
+per-request backoff: a throttled request waits only for the server's ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from endpoints.errors import (
     InvocationError,
     RetriesExhaustedError,
     RetryableError,
+    ThrottledError,
     TransportError,
 )
 
@@ -33,7 +40,8 @@ class RetryPolicy:
     """How a failed request is retried.
 
     Args:
-        max_attempts: attempts per request, the first included.
+        max_attempts: attempts per request, the first included; throttled attempts do not
+            count (see the module docstring).
         max_elapsed_s: no new attempt starts after this many seconds from the first.
         backoff_base_s: the first backoff ceiling; doubles per attempt.
         backoff_max_s: the largest backoff ceiling.
@@ -81,6 +89,7 @@ class RetryState:
     clock: Callable[[], float]
     rng: random.Random
     attempts: int = 0
+    throttles: int = 0
     history: list[str] = field(default_factory=list)
     started_at: float | None = None
 
@@ -94,11 +103,14 @@ class RetryState:
         self.history.append(error.code or error.kind)
         if not self.policy.is_retryable(error):
             raise error
-        if self.attempts >= self.policy.max_attempts:
+        throttled = isinstance(error, ThrottledError)
+        self.throttles += throttled
+        if self.attempts - self.throttles >= self.policy.max_attempts:
             raise RetriesExhaustedError(
                 error, self.attempts, f"max_attempts={self.policy.max_attempts}"
             ) from error
-        jitter = self.rng.uniform(0.0, self.policy.backoff_ceiling(self.attempts))
+        failures = self.attempts - self.throttles
+        jitter = 0.0 if throttled else self.rng.uniform(0.0, self.policy.backoff_ceiling(failures))
         # 429, 503 and some 500s say how long to wait: honoured in full (retrying sooner
         # only earns another refusal), within the request's time budget
         delay = max(jitter, error.retry_after or 0.0)

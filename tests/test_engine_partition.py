@@ -106,7 +106,7 @@ def test_a_rejected_body_fails_the_task_by_default_naming_its_rows():
         score(rejects_all, feature_batches(10, 10))
 
 
-def test_throttles_are_retried_with_backoff_on_the_fake_clock():
+def test_throttles_halve_the_window_and_are_retried_without_sleeping():
     answers = iter([MockResponse(400, b"Rate exceeded", code="ThrottlingException")] * 2)
 
     def throttles_twice(request):
@@ -115,11 +115,47 @@ def test_throttles_are_retried_with_backoff_on_the_fake_clock():
     clock = FakeClock()
     rows, metrics = score(throttles_twice, feature_batches(10, 10), clock=clock)
     assert [r["prediction"] for r in rows] == [expected_sum(i) for i in range(10)]
-    assert metrics.retries["throttled"] == 2 and metrics.requests == 3
-    assert len(clock.sleeps) == 2
-    assert 0 <= clock.sleeps[0] <= 0.1 and 0 <= clock.sleeps[1] <= 0.2  # full jitter ceilings
+    assert (metrics.retries["throttled"], metrics.throttles, metrics.requests) == (2, 2, 3)
+    assert clock.sleeps == []  # the window paces throttles, not a per-request backoff
     # each throttle came under the limit the one before had set: 8 -> 4 -> 2
     assert (metrics.window_decreases, metrics.window_lowest) == (2, 2)
+
+
+def test_throttling_never_exhausts_attempts_while_the_time_budget_lasts():
+    answers = iter([MockResponse(400, b"Rate exceeded", code="ThrottlingException")] * 30)
+
+    def throttles_thirty_times(request):
+        return next(answers, None) or summing(request)
+
+    clock = FakeClock()
+    rows, metrics = score(
+        throttles_thirty_times,
+        feature_batches(10, 10),
+        clock=clock,
+        retry=RetryPolicy(max_attempts=3, max_elapsed_s=600),
+    )
+    assert [r["prediction"] for r in rows] == [expected_sum(i) for i in range(10)]
+    assert metrics.throttles == 30 and metrics.requests == 31
+    # down to a share of 1/64 of a request in flight, pausing in proportion
+    assert metrics.window_lowest == 1 / 64
+    assert sum(clock.sleeps) == pytest.approx(metrics.wait_seconds)
+    assert metrics.wait_seconds > 0
+
+
+def test_a_job_cap_below_one_request_per_task_paces_the_task():
+    clock = FakeClock()
+    rows, metrics = score(
+        summing,
+        feature_batches(100, 100),
+        clock=clock,
+        max_batch_records=10,
+        job_max_in_flight=1,
+        task_max_in_flight=0.25,
+    )
+    assert [r["prediction"] for r in rows] == [expected_sum(i) for i in range(100)]
+    assert metrics.window_peak_in_flight == 1
+    # after each of the 10 requests a pause of about 3 latencies (jittered 0.5x-1.5x)
+    assert len(clock.sleeps) == 9
 
 
 def test_retry_after_is_honoured_in_full():

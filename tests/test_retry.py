@@ -129,19 +129,26 @@ def test_retry_after_beyond_the_time_budget_gives_up_at_once_saying_why():
 def test_max_attempts_exhaustion_chains_the_last_error():
     policy = RetryPolicy(max_attempts=3, backoff_base_s=0.01)
     clock = FakeClock()
-    last = throttled()
+    last = server_error()
     with pytest.raises(RetriesExhaustedError) as info:
-        call_with_retries(policy, [server_error(), server_error(), last, server_error()], clock)
+        call_with_retries(policy, [server_error(), throttled(), server_error(), last], clock)
     error = info.value
     assert error.__cause__ is last
     assert error.last_error is last
-    assert error.attempts == 3
+    assert error.attempts == 4  # three failures, and a throttle that used up none
     assert error.reason == "max_attempts=3"
-    assert str(error) == (
-        "gave up after 3 attempts (max_attempts=3): "
-        "endpoint 'ep' HTTP 400 ThrottlingException: slow down"
-    )
-    assert len(clock.sleeps) == 2
+    assert str(error) == "gave up after 4 attempts (max_attempts=3): endpoint 'ep' HTTP 500: boom"
+    assert len(clock.sleeps) == 3
+    assert clock.sleeps[1] == 0.0  # a throttle waits for no backoff: the window paces it
+
+
+def test_throttles_never_use_up_attempts_only_the_time_budget():
+    policy = RetryPolicy(max_attempts=2, max_elapsed_s=50.0, backoff_base_s=0.01)
+    clock = FakeClock()
+    outcome, state = call_with_retries(policy, [throttled()] * 40, clock, work_s=1.0)
+    assert (outcome, state.attempts, state.throttles) == ("ok", 41, 40)
+    with pytest.raises(RetriesExhaustedError, match="max_elapsed_s=50"):
+        call_with_retries(policy, [throttled()] * 60, FakeClock(), work_s=1.0)
 
 
 def test_max_elapsed_exhaustion_counts_from_the_first_attempt():

@@ -20,7 +20,7 @@ def test_starts_at_max_and_validates_bounds():
     assert (window.limit, window.in_flight, window.decreases, window.lowest) == (8, 0, 0, 8)
     assert AdaptiveWindow(8, initial=3).limit == 3
     for bad in [dict(max_limit=0), dict(max_limit=4, min_limit=5), dict(max_limit=4, min_limit=0)]:
-        with pytest.raises(ValueError, match="need 1 <= min_limit <= max_limit"):
+        with pytest.raises(ValueError, match="need 0 < min_limit <= max_limit"):
             AdaptiveWindow(**bad)
 
 
@@ -159,3 +159,47 @@ def test_repr():
     window = AdaptiveWindow(6)
     fill(window, 2)
     assert repr(window) == "AdaptiveWindow(limit=6, max=6, in_flight=2, decreases=0)"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_below_one_the_window_keeps_one_request_and_pauses_in_proportion():
+    clock = FakeClock()
+    window = AdaptiveWindow(2, min_limit=1 / 16, clock=clock)
+    [ticket] = fill(window, 1)
+    window.release(ticket, ok=True, latency_s=0.2)  # the running latency moves toward 0.2
+    for expected in (1.0, 0.5):
+        [ticket] = fill(window, 1)
+        window.release(ticket, throttled=True)
+        assert window.level == expected and window.limit == 1
+    # at 0.5 each request is followed by a pause of about one latency (jittered 0.5x-1.5x)
+    latency = 0.1 + 0.2 * (0.2 - 0.1)
+    [ticket] = fill(window, 1)
+    assert len(clock.sleeps) == 1 and 0.5 * latency <= clock.sleeps[0] <= 1.5 * latency
+    assert window.paused_s == clock.sleeps[0]
+    for _ in range(6):  # more throttles: down to the floor, never to zero
+        window.release(ticket, throttled=True)
+        [ticket] = fill(window, 1)
+    assert window.level == 1 / 16 and window.lowest == 1 / 16
+    # at 1/16 the pause is about 15 latencies: the task's share of one slot is 1/16
+    assert 15 * 0.5 * latency <= clock.sleeps[-1] <= 15 * 1.5 * latency
+
+
+def test_at_or_above_one_there_is_no_pause():
+    clock = FakeClock()
+    window = AdaptiveWindow(4, clock=clock)
+    for _ in range(5):
+        [ticket] = fill(window, 1)
+        window.release(ticket, throttled=True)
+    assert window.level == 1 and clock.sleeps == []

@@ -12,6 +12,7 @@ flight (one window being sent, one prepared), plus one body's worth of held-back
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +42,14 @@ log = logging.getLogger("endpoints.scoring.engine")
 #: Settled rows are handed back to Spark once this many are ready (or before the loop
 #: waits for a request), so output batches are neither tiny nor held back.
 FLUSH_ROWS = 4096
+
+#: What a full window of successes adds to the in-flight limit. TCP adds one; measured
+#: against an endpoint smaller than the cluster, a quarter keeps the tasks' probing from
+#: refusing more than a fraction of what is accepted, and still regains the limit quickly
+#: (from 1 to 8 in about 60 requests).
+WINDOW_INCREASE = 0.25
+#: The lowest share of one request in flight a task falls to (see AdaptiveWindow).
+WINDOW_FLOOR = 1 / 64
 
 #: A dense format (CSV, JSON) is given at most this many elements of an Arrow batch at a
 #: time: Spark hands over 10,000 rows at once, and 10,000 sparse vectors 2^20 wide would
@@ -134,13 +143,19 @@ class PartitionRun:
         self.constructions_before = client_cache.constructions
         self.keep_batches = not self.serializer.row_separable
         self.recorder = MetricsRecorder()
-        self.window = AdaptiveWindow(options.max_in_flight)
+        self.window = AdaptiveWindow(
+            options.window_max,
+            min_limit=min(WINDOW_FLOOR, options.window_max),
+            increase=WINDOW_INCREASE,
+            clock=self.clock,
+        )
         self.packer = RequestBatchIterator(
             self.serializer,
             max_batch_records=options.max_batch_records,
             max_batch_bytes=options.max_batch_bytes,
         )
-        scorer.endpoint.set_pool_size(options.max_in_flight)
+        slots = max(1, math.ceil(options.window_max))
+        scorer.endpoint.set_pool_size(slots)
         self.sender = BodySender(
             endpoint=scorer.endpoint,
             content_type=self.serializer.content_type,
@@ -156,14 +171,14 @@ class PartitionRun:
         self.assembler = ResultAssembler(
             scorer.deserializer, options, scorer.endpoint.name, partition
         )
-        self.pool = ThreadPoolExecutor(options.max_in_flight, thread_name_prefix="endpoint")
+        self.pool = ThreadPoolExecutor(slots, thread_name_prefix="endpoint")
         # queued requests (futures) and rows that cannot be sent (pieces), in row order
         self.pending: deque[Future | Piece] = deque()
         self.in_queue = 0
         # Bodies are prepared up to one window ahead of the requests in flight: when a
         # request ends, the next body is already queued, instead of waiting while this
         # thread reads and serializes the next input batch.
-        self.max_queued = 2 * options.max_in_flight
+        self.max_queued = 2 * slots
         self.ready: list[Piece] = []
         self.ready_rows = 0
         self.bodies = 0
@@ -267,4 +282,5 @@ class PartitionRun:
         m.window_decreases = self.window.decreases
         m.window_lowest = self.window.lowest
         m.window_peak_in_flight = self.window.peak_in_flight
+        m.partition_seconds = self.elapsed()
         return m

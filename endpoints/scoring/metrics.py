@@ -73,16 +73,33 @@ class TransformMetrics:
     retries: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     bisections: int = 0
+    throttles: int = 0
     window_decreases: int = 0
-    window_lowest: int | None = None
+    window_lowest: float | None = None
     window_peak_in_flight: int = 0
     client_constructions: int = 0
     requests_in_retried_tasks: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    #: seconds requests spent waiting: for a window slot, in a pause, or in a backoff
+    wait_seconds: float = 0.0
+    #: seconds requests were in flight, and seconds partitions ran (summed over both)
+    request_seconds: float = 0.0
+    partition_seconds: float = 0.0
 
     @property
     def total_retries(self) -> int:
         return sum(self.retries.values())
+
+    @property
+    def mean_in_flight(self) -> float | None:
+        """Requests in flight at once, on average over a partition's run: the
+        concurrency a partition really used (the window's limit is only a ceiling)."""
+        return self.request_seconds / self.partition_seconds if self.partition_seconds else None
+
+    @property
+    def send_rate(self) -> float | None:
+        """Requests per second of one partition's run, on average."""
+        return self.requests / self.partition_seconds if self.partition_seconds else None
 
     def merge(self, other: TransformMetrics) -> TransformMetrics:
         for name in (
@@ -94,7 +111,11 @@ class TransformMetrics:
             "bytes_sent",
             "bytes_received",
             "bisections",
+            "throttles",
             "window_decreases",
+            "wait_seconds",
+            "request_seconds",
+            "partition_seconds",
             "client_constructions",
             "requests_in_retried_tasks",
         ):
@@ -119,6 +140,10 @@ class TransformMetrics:
             "retries": dict(self.retries),
             "errors": dict(self.errors),
             "bisections": self.bisections,
+            "throttles": self.throttles,
+            "wait_seconds": round(self.wait_seconds, 3),
+            "mean_in_flight": _rounded(self.mean_in_flight),
+            "send_rate": _rounded(self.send_rate),
             "window_decreases": self.window_decreases,
             "window_lowest": self.window_lowest,
             "window_peak_in_flight": self.window_peak_in_flight,
@@ -135,11 +160,18 @@ class TransformMetrics:
                 f"rows={self.rows} failed_rows={self.rows_failed} requests={self.requests} "
                 f"retries={self.total_retries} {dict(self.retries) or ''} "
                 f"bytes_out={self.bytes_sent} bytes_in={self.bytes_received} {lat} "
-                f"window_decreases={self.window_decreases}"
+                f"throttles={self.throttles} waited={self.wait_seconds:.2f}s "
+                f"mean_in_flight={_rounded(self.mean_in_flight)} "
+                f"send_rate={_rounded(self.send_rate)}/s "
+                f"window_decreases={self.window_decreases} window_lowest={self.window_lowest}"
             )
             .replace("  ", " ")
             .strip()
         )
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 class MetricsRecorder:
@@ -156,7 +188,13 @@ class MetricsRecorder:
             m.requests += 1
             m.bytes_sent += sent
             m.bytes_received += received
+            m.request_seconds += seconds
             m.latency.record(seconds)
+
+    def waited(self, seconds: float) -> None:
+        if seconds > 0:
+            with self._lock:
+                self.metrics.wait_seconds += seconds
 
     def count(self, name: str, n: int = 1) -> None:
         """Adds ``n`` to the integer counter ``name`` (``bodies``, ``bisections``, ...)."""

@@ -81,6 +81,11 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
     )
     errorColumnName = _param("errorColumnName", "name of the error column", TypeConverters.toString)
     maxInFlight = _param("maxInFlight", "requests in flight per partition", TypeConverters.toInt)
+    jobMaxInFlight = _param(
+        "jobMaxInFlight",
+        "requests in flight for the whole job, shared by its running tasks (0: no cap)",
+        TypeConverters.toInt,
+    )
     maxBatchRecords = _param("maxBatchRecords", "rows per request at most", TypeConverters.toInt)
     maxBatchBytes = _param("maxBatchBytes", "request body bytes at most", TypeConverters.toInt)
     maxAttempts = _param("maxAttempts", "attempts per request", TypeConverters.toInt)
@@ -102,6 +107,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         on_error: str = "fail",
         error_column_name: str = "error",
         max_in_flight: int = 8,
+        job_max_in_flight: int | None = None,
         max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
         retry_policy: RetryPolicy | None = None,
@@ -116,6 +122,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
             onError="fail",
             errorColumnName="error",
             maxInFlight=8,
+            jobMaxInFlight=0,
             maxBatchRecords=DEFAULT_MAX_BATCH_RECORDS,
             maxBatchBytes=DEFAULT_MAX_BATCH_BYTES,
             maxAttempts=RetryPolicy.max_attempts,
@@ -128,6 +135,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
             onError=on_error,
             errorColumnName=error_column_name,
             maxInFlight=max_in_flight,
+            jobMaxInFlight=job_max_in_flight or 0,
             maxBatchRecords=max_batch_records,
             maxBatchBytes=max_batch_bytes,
             maxAttempts=retry.max_attempts,
@@ -347,6 +355,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         g = self.getOrDefault
         return EngineOptions(
             max_in_flight=g(self.maxInFlight),
+            job_max_in_flight=g(self.jobMaxInFlight) or None,
             max_batch_records=g(self.maxBatchRecords),
             max_batch_bytes=g(self.maxBatchBytes),
             on_error=g(self.onError),
@@ -375,7 +384,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         self.transformSchema(schema)
         serializer = self.request_row_serializer
         serializer.set_schema(schema)
-        options = self.engine_options()
+        options = self.engine_options().for_tasks(_concurrent_tasks(dataset))
         self._accumulator = _new_accumulator(dataset)
         scorer = PartitionScorer(
             self.endpoint,
@@ -437,6 +446,18 @@ def _new_accumulator(dataset: DataFrame) -> Any:
         log.info("no SparkContext (Spark Connect?): transform metrics are not collected")
         return None
     return sc.accumulator(TransformMetrics(), MetricsAccumulatorParam())
+
+
+def _concurrent_tasks(dataset: DataFrame) -> int:
+    """How many tasks of ``dataset`` can run at once: its partitions, at most the
+    cluster's task slots (``defaultParallelism``: all executor cores)."""
+    try:
+        slots = dataset.sparkSession.sparkContext.defaultParallelism
+    except Exception:  # Spark Connect: no SparkContext
+        return int(dataset.sparkSession.conf.get("spark.default.parallelism", "1") or 1)
+    if dataset.isStreaming:
+        return slots
+    return max(1, min(slots, dataset.rdd.getNumPartitions()))
 
 
 def _sagemaker_client(region: str | None, endpoint_url: str | None) -> Any:

@@ -6,7 +6,7 @@ them from :class:`EngineOptions`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from endpoints.errors import ConfigurationError
 from endpoints.retry import RetryPolicy
@@ -22,6 +22,10 @@ class EngineOptions:
     """How a transform talks to its endpoint (see the README's configuration table)."""
 
     max_in_flight: int = 8
+    #: a ceiling on requests in flight for the whole job, shared by its concurrent tasks
+    job_max_in_flight: int | None = None
+    #: this task's share of ``job_max_in_flight`` (set on the driver; may be below one)
+    task_max_in_flight: float | None = None
     max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     on_error: str = "fail"
@@ -37,3 +41,22 @@ class EngineOptions:
         for name in ("max_in_flight", "max_batch_records", "max_batch_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.job_max_in_flight is not None and self.job_max_in_flight < 1:
+            raise ConfigurationError(
+                f"job_max_in_flight must be at least 1 (or None), got {self.job_max_in_flight}"
+            )
+
+    def for_tasks(self, concurrent_tasks: int) -> EngineOptions:
+        """These options with ``job_max_in_flight`` divided among ``concurrent_tasks``
+        tasks running at once: 16 over 32 tasks gives each half a request in flight."""
+        if self.job_max_in_flight is None:
+            return self
+        share = self.job_max_in_flight / max(1, concurrent_tasks)
+        return replace(self, task_max_in_flight=min(float(self.max_in_flight), share))
+
+    @property
+    def window_max(self) -> float:
+        """The most this task keeps in flight: ``max_in_flight``, or its share of the job."""
+        if self.task_max_in_flight is None:
+            return float(self.max_in_flight)
+        return self.task_max_in_flight

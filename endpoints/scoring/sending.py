@@ -113,14 +113,19 @@ class BodySender:
         state = self.retry.new_state(clock=self.clock.monotonic)
         accept = self.deserializer.accepts
         while True:
+            waiting_since = self.clock.monotonic()
             ticket = self.window.acquire()
-            state.begin_attempt()
             sent_at = self.clock.monotonic()
+            self.recorder.waited(sent_at - waiting_since)
+            state.begin_attempt()
             try:
                 raw = self.endpoint.invoke(body, self.content_type, accept)
             except InvocationError as exc:
-                self.window.release(ticket, throttled=isinstance(exc, ThrottledError))
+                throttled = isinstance(exc, ThrottledError)
+                self.window.release(ticket, throttled=throttled)
                 self.recorder.request(len(body), 0, self.clock.monotonic() - sent_at)
+                if throttled:
+                    self.recorder.count("throttles")
                 try:
                     delay = state.next_delay(exc)
                 except (InvocationError, RetriesExhaustedError) as final:
@@ -128,10 +133,13 @@ class BodySender:
                     self.recorder.error(exc.kind)
                     raise
                 self.recorder.retry(exc.kind)
-                self.clock.sleep(delay)
+                if delay > 0:
+                    self.clock.sleep(delay)
+                    self.recorder.waited(delay)
                 continue
-            self.window.release(ticket, ok=True)
-            self.recorder.request(len(body), len(raw), self.clock.monotonic() - sent_at)
+            latency = self.clock.monotonic() - sent_at
+            self.window.release(ticket, ok=True, latency_s=latency)
+            self.recorder.request(len(body), len(raw), latency)
             return self._results(raw, rows, number, state.attempts), state.attempts
 
     def _results(self, raw: bytes, rows: int, number: int, attempts: int) -> pa.RecordBatch:
