@@ -166,6 +166,8 @@ class LocalHostApp:
                 return "_metrics", Response(
                     200, [(b"content-type", b"text/plain; version=0.0.4")], text
                 )
+            if path == "/_local/metrics":  # the same counters as host.metrics(), as JSON
+                return "_local", Response(200, _JSON, orjson.dumps(self.metrics.snapshot()))
         raise ApiError(404, "NotFound", f"No route for {method} {path} on the local host.")
 
     async def _invoke(

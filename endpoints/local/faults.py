@@ -3,6 +3,11 @@
 A :class:`FaultSpec` says how often each fault happens; a :class:`FaultInjector` draws from a
 seeded generator so a test sees the same sequence every run, and stops injecting after
 ``max_faults`` faults so a retrying client always finishes.
+
+A spec can also make the endpoint capacity-limited (``max_concurrency``): it serves that many
+requests at once and refuses the next one at once, as a real endpoint's instances do when a
+cluster offers more than they serve. Those refusals depend on the load, not on chance, so
+they are neither drawn nor capped by ``max_faults``: a client that slows down gets through.
 """
 
 from __future__ import annotations
@@ -16,12 +21,18 @@ __all__ = ["Fault", "FaultInjector", "FaultSpec"]
 
 THROTTLE_KINDS = ("ThrottlingException", "ModelNotReady")
 ERROR_STATUSES = (500, 503)
+OVER_CAPACITY_STATUSES = (400, 429)
 
 
 @dataclass(frozen=True)
 class FaultSpec:
     """How an endpoint misbehaves. Rates are probabilities per request, checked in the
-    order drop, throttle, error, wrong count, malformed; ``latency_ms`` applies always.
+    order drop, throttle, error, wrong count, malformed; ``latency_ms`` applies always, and
+    ``latency_per_row_us`` more per row of the request (a model whose work grows with the
+    batch). With ``max_concurrency`` N, a request arriving while N are being served is
+    refused at once with ``ThrottlingException`` (HTTP ``over_capacity_status``: 400, as
+    SageMaker answers, or 429), before any other fault is drawn. Those last three apply to
+    invocations only, not to the control plane.
 
     >>> FaultSpec(throttle_rate=0.3, seed=1, max_faults=100).throttle_kind
     'ThrottlingException'
@@ -39,6 +50,9 @@ class FaultSpec:
     malformed_rate: float = 0.0
     seed: int | None = None
     max_faults: int | None = None
+    max_concurrency: int | None = None
+    over_capacity_status: int = 400
+    latency_per_row_us: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("throttle_rate", "error_rate", "drop_rate", "wrong_count_rate"):
@@ -55,8 +69,17 @@ class FaultSpec:
             raise ValueError(f"error_status must be 500 or 503, got {self.error_status!r}")
         if self.wrong_count_delta not in (-1, 1):
             raise ValueError(f"wrong_count_delta must be -1 or 1, got {self.wrong_count_delta!r}")
-        if self.latency_ms < 0:
-            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
+        for name in ("latency_ms", "latency_per_row_us"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ValueError(
+                f"max_concurrency must be >= 1 or None (no limit), got {self.max_concurrency!r}"
+            )
+        if self.over_capacity_status not in OVER_CAPACITY_STATUSES:
+            raise ValueError(
+                f"over_capacity_status must be 400 or 429, got {self.over_capacity_status!r}"
+            )
         if self.max_faults is not None and self.max_faults < 0:
             raise ValueError(f"max_faults must be >= 0 or None, got {self.max_faults!r}")
 
@@ -84,7 +107,8 @@ class Fault:
 
 
 class FaultInjector:
-    """Draws faults for one endpoint (or the control plane) from a seeded generator.
+    """Draws faults for one endpoint (or the control plane) from a seeded generator, and
+    counts the requests being served against ``max_concurrency``.
 
     Thread-safe: requests are decided under a lock, so the sequence depends only on the
     order requests arrive in.
@@ -95,6 +119,21 @@ class FaultInjector:
         self._random = random.Random(spec.seed)
         self._lock = threading.Lock()
         self.injected = 0
+        self.serving = 0
+
+    def admit(self) -> bool:
+        """Take a slot for one request (``False``: all ``max_concurrency`` are taken, refuse
+        it). Every admitted request must :meth:`release` its slot when answered."""
+        with self._lock:
+            limit = self.spec.max_concurrency
+            if limit is not None and self.serving >= limit:
+                return False
+            self.serving += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            self.serving -= 1
 
     def next_fault(self) -> Fault:
         spec = self.spec

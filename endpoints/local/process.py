@@ -15,10 +15,15 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from endpoints.local.errors import LocalHostError
+from endpoints.local.faults import FaultSpec
 from endpoints.local.server import deployment_requests, local_client, require_in_service
 
 __all__ = ["LocalHostProcess"]
@@ -82,6 +87,29 @@ class LocalHostProcess:
 
     def runtime_client(self) -> Any:
         return local_client(self.url, "sagemaker-runtime", self.region)
+
+    def set_faults(self, endpoint_name: str, spec: FaultSpec | None) -> None:
+        """:meth:`LocalEndpointHost.set_faults
+        <endpoints.local.LocalEndpointHost.set_faults>` through the child's
+        ``POST /_local/faults/{endpoint}`` (``None`` clears them)."""
+        body = orjson.dumps(spec.to_dict()) if spec is not None else b""
+        self._local_request("POST", f"/_local/faults/{endpoint_name}", body)
+
+    def metrics(self) -> dict[str, Any]:
+        """The child's counters, as :meth:`LocalEndpointHost.metrics
+        <endpoints.local.LocalEndpointHost.metrics>` returns them."""
+        return orjson.loads(self._local_request("GET", "/_local/metrics"))
+
+    def _local_request(self, method: str, path: str, body: bytes | None = None) -> bytes:
+        request = urllib.request.Request(self.url + path, data=body, method=method)
+        # no proxy: an HTTP_PROXY in the environment must not carry loopback calls elsewhere
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=30) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            detail = error.read().decode(errors="replace")
+            raise LocalHostError(f"{method} {path} failed: HTTP {error.code} {detail}") from None
 
     def deploy_local(
         self,

@@ -82,6 +82,18 @@ def _throttle_error(spec: FaultSpec, surface: str) -> ApiError:
     return ApiError(400, "ThrottlingException", "Rate exceeded (injected).")
 
 
+def _over_capacity_error(spec: FaultSpec, surface: str) -> ApiError:
+    """A request beyond ``max_concurrency``: SageMaker's throttling answer, with no
+    Retry-After (SageMaker sends none), so the client's own backoff decides."""
+    message = (
+        f"Rate exceeded (the endpoint serves {spec.max_concurrency} requests at once; "
+        "local host capacity limit)."
+    )
+    if surface != Surface.RUNTIME:
+        return ApiError(429, "TooManyRequests", message)
+    return ApiError(spec.over_capacity_status, "ThrottlingException", message)
+
+
 def _server_error(spec: FaultSpec) -> ApiError:
     if spec.error_status == 503:
         return ApiError(503, "ServiceUnavailable", "The service is unavailable (injected).")
@@ -125,10 +137,6 @@ class InvocationService:
             else:
                 self._faults[endpoint] = FaultInjector(spec)
 
-    def next_fault(self, endpoint: str) -> Fault | None:
-        injector = self._faults.get(endpoint)
-        return injector.next_fault() if injector is not None else None
-
     # ------------------------------------------------------------------------------- invoke
 
     def _not_found(self, name: str, surface: str) -> ApiError:
@@ -159,34 +167,60 @@ class InvocationService:
             live = self.manager.live(name)
             if live is None:
                 raise self._not_found(name, surface)
-            fault = self.next_fault(name)
-            if fault is not None:
-                if fault.spec.latency_ms:
-                    await asyncio.sleep(fault.spec.latency_ms / 1000.0)
-                if fault.kind is not None:
-                    self.metrics.fault(name, fault.kind)
-                if fault.kind == "drop":
+            injector = self._faults.get(name)
+            if injector is None:
+                return await self._scored(live, body, content_type, accept, None)
+            if not injector.admit():
+                self.metrics.fault(name, "over_capacity")
+                raise _over_capacity_error(injector.spec, surface)
+            try:
+                fault = injector.next_fault()
+                if await self._apply_fault(name, fault, surface):
                     return DROP
-                if fault.kind == "throttle":
-                    raise _throttle_error(fault.spec, surface)
-                if fault.kind == "error":
-                    raise _server_error(fault.spec)
-            if len(body) > MAX_BODY_BYTES:
-                raise BodyTooLarge(len(body))
-            media = codecs.normalize_media_type(content_type) or codecs.CSV
-            out_type = codecs.resolve_accept(accept, media)
-            loop = asyncio.get_running_loop()
-            kind = fault.kind if fault is not None else None
-            payload = await loop.run_in_executor(
-                self._pool, self._score, live, body, media, out_type, kind, fault
-            )
-            headers = [
-                (b"content-type", out_type.encode()),
-                (b"x-amzn-invoked-production-variant", live.variant_name.encode()),
-            ]
-            return Response(200, headers, payload)
+                return await self._scored(live, body, content_type, accept, fault)
+            finally:
+                injector.release()
         except ApiError as error:
             return Response(*render(error, surface))
+
+    async def _apply_fault(self, name: str, fault: Fault, surface: str) -> bool:
+        """Wait ``latency_ms``, count the fault, raise its error; ``True``: drop instead."""
+        if fault.spec.latency_ms:
+            await asyncio.sleep(fault.spec.latency_ms / 1000.0)
+        if fault.kind is not None:
+            self.metrics.fault(name, fault.kind)
+        if fault.kind == "throttle":
+            raise _throttle_error(fault.spec, surface)
+        if fault.kind == "error":
+            raise _server_error(fault.spec)
+        return fault.kind == "drop"
+
+    async def _scored(
+        self,
+        live: LiveModel,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        fault: Fault | None,
+    ) -> Response:
+        """The model's answer to ``body``, altered by ``fault``'s count and body faults and
+        delayed by its per-row latency; raises ApiError."""
+        if len(body) > MAX_BODY_BYTES:
+            raise BodyTooLarge(len(body))
+        media = codecs.normalize_media_type(content_type) or codecs.CSV
+        out_type = codecs.resolve_accept(accept, media)
+        loop = asyncio.get_running_loop()
+        kind = fault.kind if fault is not None else None
+        payload, rows = await loop.run_in_executor(
+            self._pool, self._score, live, body, media, out_type, kind, fault
+        )
+        if fault is not None and fault.spec.latency_per_row_us:
+            await asyncio.sleep(rows * fault.spec.latency_per_row_us / 1e6)
+        headers = [
+            (b"content-type", out_type.encode()),
+            (b"x-amzn-invoked-production-variant", live.variant_name.encode()),
+        ]
+        return Response(200, headers, payload)
 
     def _score(
         self,
@@ -196,7 +230,8 @@ class InvocationService:
         out_type: str,
         kind: str | None,
         fault: Fault | None,
-    ) -> bytes:
+    ) -> tuple[bytes, int]:
+        """The response body and the number of rows the request carried."""
         try:
             request = codecs.decode_request(body, media, live.runtime.input_width)
             outputs = live.runtime.predict(request.data)
@@ -212,8 +247,8 @@ class InvocationService:
         if kind == "wrong_count" and fault is not None:
             outputs, rows = _wrong_count(outputs, rows, fault.spec.wrong_count_delta)
         if kind == "malformed":
-            return codecs.malformed_body(out_type)
-        return codecs.encode_response(outputs, rows, out_type, request.columnar)
+            return codecs.malformed_body(out_type), request.rows
+        return codecs.encode_response(outputs, rows, out_type, request.columnar), request.rows
 
     def _model_error(self, status: int, message: str, live: LiveModel) -> ApiError:
         return ModelFailure(status, message, live.model_name, self.region)
