@@ -10,9 +10,14 @@ thread-pool hop). Two answers:
 ``--latency-ms`` sleeps (without blocking the loop) before answering, like a model that
 takes that long; ``--per-row-us`` adds that much per request row, like a model whose work
 grows with the batch; ``--slots N`` serves at most N requests at once (the others queue),
-like an endpoint with N workers. ``--separator comma`` joins the answers with commas on
-one line, the form sagemaker_pyspark's ``XGBoostCSVRowDeserializer`` reads (it splits at
-commas only). Run as a script; prints ``bare listening on <url>``.
+like an endpoint with N workers; ``--capacity N`` refuses at once, not queued, a request
+arriving while N are being served, with SageMaker's throttling answer (HTTP 400,
+``x-amzn-ErrorType: ThrottlingException``, which botocore reads as the error code), like
+an endpoint whose instances are all busy. ``GET /counts`` answers how many requests were
+accepted and refused, and the most served at once, as JSON. ``--separator comma`` joins
+the answers with commas on one line, the form sagemaker_pyspark's
+``XGBoostCSVRowDeserializer`` reads (it splits at commas only). Run as a script; prints
+``bare listening on <url>``.
 """
 
 from __future__ import annotations
@@ -20,11 +25,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+THROTTLED = (
+    400,
+    [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-errortype", b"ThrottlingException"),
+    ],
+    b'{"__type": "ThrottlingException", "message": "Rate exceeded"}',
+)
 
 
 def _row_count(body: bytes) -> int:
@@ -47,12 +63,49 @@ def _comma_separated(answer: Callable[[bytes], bytes]) -> Callable[[bytes], byte
     return lambda body: b",".join(answer(body).split())
 
 
+@dataclass
+class Counts:
+    """Requests accepted and refused (``--capacity``), and the most in service at once.
+
+    Touched only on the event loop, between awaits: no lock needed."""
+
+    accepted: int = 0
+    refused: int = 0
+    serving: int = 0
+    peak_serving: int = 0
+
+    def admit(self, capacity: int) -> bool:
+        if capacity and self.serving >= capacity:
+            self.refused += 1
+            return False
+        self.accepted += 1
+        self.serving += 1
+        self.peak_serving = max(self.peak_serving, self.serving)
+        return True
+
+
+async def read_request(receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def respond(send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--answer", choices=["sum", "count"], default="sum")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--per-row-us", type=float, default=0.0)
     parser.add_argument("--slots", type=int, default=0, help="0: no limit")
+    parser.add_argument("--capacity", type=int, default=0, help="0: no limit")
     parser.add_argument("--separator", choices=["newline", "comma"], default="newline")
     args = parser.parse_args()
     answer = _sum_answer if args.answer == "sum" else _count_answer
@@ -70,24 +123,28 @@ def main() -> None:
     threading.Thread(target=exit_with_parent, daemon=True).start()
     slots = asyncio.Semaphore(args.slots) if args.slots > 0 else contextlib.nullcontext()
 
+    counts = Counts()
+    json_type = [(b"content-type", b"application/json")]
+
     async def app(scope, receive, send):
         if scope["type"] != "http":
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
-        request = b"".join(chunks)
-        async with slots:
-            delay = latency_s + (per_row_s * _row_count(request) if per_row_s else 0.0)
-            if delay:
-                await asyncio.sleep(delay)
-            body = answer(request)
-        headers = [(b"content-type", b"text/csv"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        request = await read_request(receive)
+        if scope["method"] == "GET" and scope["path"] == "/counts":
+            await respond(send, 200, json_type, json.dumps(asdict(counts)).encode())
+            return
+        if not counts.admit(args.capacity):
+            await respond(send, *THROTTLED)
+            return
+        try:
+            async with slots:
+                delay = latency_s + (per_row_s * _row_count(request) if per_row_s else 0.0)
+                if delay:
+                    await asyncio.sleep(delay)
+                body = answer(request)
+        finally:
+            counts.serving -= 1
+        await respond(send, 200, [(b"content-type", b"text/csv")], body)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
