@@ -12,10 +12,10 @@ or Arrow, while the library keeps doing everything else::
         the results of one response, one column of values per schema column
 
 ``BytesPerRow`` is a list of ``bytes``, an Arrow binary or string array, or a numpy
-``bytes`` array: one record per row, ``None`` (null) for a row the format cannot carry.
-A line-oriented format (CSV, LibSVM, JSON Lines) may set ``records_end_with = b"\n"`` and
-return all records as one ``bytes``: the library finds where each ends.
-The library turns it into offsets, frames bodies with the class's ``body_prefix``,
+``bytes`` array: one record per row, ``None`` (null) for a row the format cannot carry. A
+line-oriented format (CSV, LibSVM, JSON Lines) may instead set
+``records_end_with = b"\\n"`` and return all records as one ``bytes``. The library turns
+the records into offsets, frames bodies with the class's ``body_prefix``,
 ``row_separator`` and ``body_suffix`` (:class:`~serde.batching.RequestBatchIterator`),
 and reports rows on their own: null or too-wide features and (unless
 ``allow_non_finite``) NaN or infinities never reach ``serialize_matrix``; a ``ValueError``
