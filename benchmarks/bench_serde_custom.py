@@ -1,9 +1,11 @@
 """Users' own SerDes against the built-ins, on one core, without Spark.
 
-Run: ``.venv/bin/python benchmarks/bench_serde_custom.py [rows] [rounds]``. The input is
-what the engine hands a serializer for 1,000,000 rows of ``array<double>`` (10 doubles):
-Arrow batches of 10,000 rows. The responses are what the seed's model answers for bodies
-of 1,000 rows (the packer's default): ``{"predictions": [[p, 1 - p], ...]}``.
+Run: ``.venv/bin/python benchmarks/bench_serde_custom.py [rows] [rounds]``; with
+``--spark [rows]`` it scores a DataFrame end to end instead (``local[2]``, the local host).
+The input is what the engine hands a serializer for 1,000,000 rows of ``array<double>``
+(10 doubles): Arrow batches of 10,000 rows. The responses are what the seed's model
+answers for bodies of 1,000 rows (the packer's default):
+``{"predictions": [[p, 1 - p], ...]}``.
 
 Four pairs of SerDes, all from ``examples/custom_serde.py`` but the built-ins:
 
@@ -256,7 +258,49 @@ def both(rates: tuple[float, float]) -> float:
     return 1.0 / (1.0 / rates[0] + 1.0 / rates[1])
 
 
+def end_to_end(rows: int, rounds: int) -> None:
+    """The same SerDes scoring a cached DataFrame on ``local[2]`` against the local host
+    serving the seed's model (the per-row pair as it is now), best of ``rounds``."""
+    import pyspark.sql.functions as sf
+    from _common import deploy_python_model, host_process, spark_session
+    from custom_serde import MODEL
+
+    from endpoints.scoring.model import SageMakerModel
+
+    examples = str(Path(__file__).resolve().parent.parent / "examples")
+    os.environ["PYTHONPATH"] = os.pathsep.join(  # the workers unpickle the example's classes
+        filter(None, [examples, os.environ.get("PYTHONPATH")])
+    )
+    spark = spark_session()
+    columns = [sf.rand(seed) - 0.5 for seed in range(WIDTH)]
+    df = spark.range(rows, numPartitions=2).select(sf.array(*columns).alias("features")).cache()
+    df.count()
+    best: dict[str, float] = {}
+    with host_process() as host:
+        deploy_python_model(host, "softmax", MODEL)
+        for _ in range(rounds):
+            for name, serializer, deserializer in PAIRS[1:]:
+                model = SageMakerModel.from_endpoint(
+                    "softmax", serializer, deserializer, endpoint_url=host.url, region="us-east-1"
+                )
+                start = time.perf_counter()
+                model.transform(df).agg(sf.sum(sf.col("probabilities")[0])).collect()
+                best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
+    spark.stop()
+    builtin = best[PAIRS[-1][0]]
+    print(f"\nEnd to end, {rows:,} rows on local[2] against the local host; best of {rounds}:\n")
+    print(
+        table(
+            ["SerDes", "rows/s", "x built-ins"],
+            [[name, rows / s, f"{builtin / s:.2f}x"] for name, s in best.items()],
+        )
+    )
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--spark"]:
+        end_to_end(int(argv[1]) if len(argv) > 1 else 1_000_000, 2)
+        return 0
     rows = int(argv[0]) if argv else 1_000_000
     rounds = int(argv[1]) if len(argv) > 1 else 3
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
