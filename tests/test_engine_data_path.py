@@ -185,3 +185,37 @@ def test_array_features_and_other_columns_keep_their_values(spark, local_host, l
     rows = sorted(model_on(local_host, endpoint).transform(df).collect())
     assert [(r.nested.inner, r.prediction) for r in rows] == [(i, i + 1.0) for i in range(100)]
     assert take_ids() == Counter(range(100))
+
+
+def test_two_input_columns_and_a_struct_of_results_with_errors(spark):
+    """Labeled LibSVM reads two columns (two UDF arguments); an error column makes the
+    UDF return a struct, expanded beside the input columns."""
+    from serde.libsvm import LibSVMRequestRowSerializer
+
+    def label_plus_pairs(request):  # the label, plus how many pairs the line carries
+        lines = request.body.decode().splitlines()
+        return "".join(f"{float(ln.split()[0]) + len(ln.split()) - 1}\n" for ln in lines).encode()
+
+    df = spark.createDataFrame(
+        [(i, float(i), Vectors.sparse(8, [i % 8], [1.0])) for i in range(20)]
+        + [(20, None, Vectors.dense([1.0] * 8))],
+        StructType(
+            [
+                StructField("id", LongType()),
+                StructField("label", DoubleType()),
+                StructField("features", VectorUDT()),
+            ]
+        ),
+    )
+    model = SageMakerModel(
+        endpoint=MockEndpoint(label_plus_pairs),
+        request_row_serializer=LibSVMRequestRowSerializer(),
+        response_row_deserializer=XGBoostCSVRowDeserializer(),
+        on_error="column",
+    )
+    out = model.transform(df)
+    assert out.columns == ["id", "label", "features", "prediction", "error"]
+    rows = sorted(out.collect())
+    assert [r.prediction for r in rows[:20]] == [i + 1.0 for i in range(20)]
+    assert rows[20].prediction is None and rows[20].error.kind == "serialization"
+    assert all(r.error is None for r in rows[:20])
