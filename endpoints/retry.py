@@ -10,11 +10,12 @@ Backoff is exponential with full jitter (sleep a uniform random time between 0 a
 spreads a cluster's retries instead of synchronising them; a server's ``Retry-After`` is a
 floor under that, honoured in full as long as it fits in ``max_elapsed_s``.
 
-Throttles are different: they say "too many at once", not "this request failed". A job
-offered more concurrency than its endpoint serves meets them all the time, so they never
-use up ``max_attempts`` — only the time budget ``max_elapsed_s`` ends them — and their pace
-is set by the caller's in-flight window (which halves, and below one pauses), not by a
-per-request backoff: a throttled request waits only for the server's ``Retry-After``.
+Throttles are different where the caller paces its requests itself (``paced_throttles``:
+the scoring engine, whose in-flight window halves and, below one, pauses): they say "too
+many at once", not "this request failed". A job offered more concurrency than its endpoint
+serves meets them all the time, so they then never use up ``max_attempts`` — only the time
+budget ``max_elapsed_s`` ends them — and wait for no backoff of their own, only for the
+server's ``Retry-After``. Sequential callers (the control plane, cleanup) leave it off.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class RetryPolicy:
         backoff_max_s: the largest backoff ceiling.
         retry_transport_errors: retry timeouts and dropped connections (the endpoint may
             have run the request: inference must be idempotent, which it is for models).
+        paced_throttles: throttles neither count toward ``max_attempts`` nor back off: the
+            caller's window paces them (see the module docstring).
     """
 
     max_attempts: int = 8
@@ -54,6 +57,7 @@ class RetryPolicy:
     backoff_base_s: float = 0.1
     backoff_max_s: float = 20.0
     retry_transport_errors: bool = True
+    paced_throttles: bool = False
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -103,7 +107,7 @@ class RetryState:
         self.history.append(error.code or error.kind)
         if not self.policy.is_retryable(error):
             raise error
-        throttled = isinstance(error, ThrottledError)
+        throttled = self.policy.paced_throttles and isinstance(error, ThrottledError)
         self.throttles += throttled
         if self.attempts - self.throttles >= self.policy.max_attempts:
             raise RetriesExhaustedError(

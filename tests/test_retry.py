@@ -127,7 +127,7 @@ def test_retry_after_beyond_the_time_budget_gives_up_at_once_saying_why():
 
 
 def test_max_attempts_exhaustion_chains_the_last_error():
-    policy = RetryPolicy(max_attempts=3, backoff_base_s=0.01)
+    policy = RetryPolicy(max_attempts=3, backoff_base_s=0.01, paced_throttles=True)
     clock = FakeClock()
     last = server_error()
     with pytest.raises(RetriesExhaustedError) as info:
@@ -142,13 +142,23 @@ def test_max_attempts_exhaustion_chains_the_last_error():
     assert clock.sleeps[1] == 0.0  # a throttle waits for no backoff: the window paces it
 
 
-def test_throttles_never_use_up_attempts_only_the_time_budget():
-    policy = RetryPolicy(max_attempts=2, max_elapsed_s=50.0, backoff_base_s=0.01)
+def test_paced_throttles_never_use_up_attempts_only_the_time_budget():
+    policy = RetryPolicy(
+        max_attempts=2, max_elapsed_s=50.0, backoff_base_s=0.01, paced_throttles=True
+    )
     clock = FakeClock()
     outcome, state = call_with_retries(policy, [throttled()] * 40, clock, work_s=1.0)
     assert (outcome, state.attempts, state.throttles) == ("ok", 41, 40)
     with pytest.raises(RetriesExhaustedError, match="max_elapsed_s=50"):
         call_with_retries(policy, [throttled()] * 60, FakeClock(), work_s=1.0)
+
+
+def test_unpaced_throttles_back_off_and_count_like_any_retryable_error():
+    policy = RetryPolicy(max_attempts=3, backoff_base_s=0.01)
+    clock = FakeClock()
+    with pytest.raises(RetriesExhaustedError, match="max_attempts=3"):
+        call_with_retries(policy, [throttled()] * 5, clock)
+    assert len(clock.sleeps) == 2 and all(s > 0 for s in clock.sleeps)
 
 
 def test_max_elapsed_exhaustion_counts_from_the_first_attempt():

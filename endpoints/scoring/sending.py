@@ -9,7 +9,7 @@ body carried. Nothing here knows about Spark.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -68,7 +68,7 @@ class BodySender:
         self.content_type = content_type
         self.deserializer = deserializer
         self.result_schema = result_schema
-        self.retry = retry
+        self.retry = replace(retry, paced_throttles=True)  # the window paces throttles
         self.window = window
         self.recorder = recorder
         self.clock = clock
