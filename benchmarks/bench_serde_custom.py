@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_serde_custom.py [rows] [rounds]``; with
 ``--spark [rows]`` it scores a DataFrame end to end instead (``local[2]``, the local host).
 The input is what the engine hands a serializer for 1,000,000 rows of ``array<double>``
 (10 doubles): Arrow batches of 10,000 rows. The responses are what the seed's model
-answers for bodies of 1,000 rows (the packer's default):
+answers for bodies of the packer's default size (``DEFAULT_MAX_BATCH_RECORDS`` rows):
 ``{"predictions": [[p, 1 - p], ...]}``.
 
 Four pairs of SerDes, all from ``examples/custom_serde.py`` but the built-ins:
@@ -18,7 +18,7 @@ Four pairs of SerDes, all from ``examples/custom_serde.py`` but the built-ins:
 - built-ins: ``UnlabeledCSVRequestRowSerializer`` + ``JSONPredictionsResponseRowDeserializer``.
 
 "serialize + pack" runs each batch through ``RequestBatchIterator`` (offsets, framing,
-bodies of 1,000 rows); "deserialize" reads every body into an Arrow batch; "both" is the
+bodies of that size); "deserialize" reads every body into an Arrow batch; "both" is the
 rate of one core doing both for every row. Times are this process's CPU seconds; every
 round runs each pair in turn and the best round counts (noise only adds time). Outputs are
 checked: each pair writes the bodies its twin writes (the per-row CSV spells exponents as
@@ -58,12 +58,12 @@ from serde.base import (
     SerializedRows,
     serialize_rows,
 )
-from serde.batching import RequestBatchIterator, RequestBody
+from serde.batching import DEFAULT_MAX_BATCH_RECORDS, RequestBatchIterator, RequestBody
 from serde.csv import UnlabeledCSVRequestRowSerializer
 from serde.json import JSONPredictionsResponseRowDeserializer
 
 BATCH_ROWS = 10_000
-BODY_ROWS = 1_000
+BODY_ROWS = DEFAULT_MAX_BATCH_RECORDS
 WIDTH = 10
 
 
