@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: a host process, a Spark session, Markdown tables.
+"""Shared pieces of the benchmarks: a host process, a bare app, a Spark session, the
+engine's model, the expected answers and the check of every written row, Markdown tables.
 
 Benchmarks print figures; they never assert them. Machines are shared and noisy, so every
 table compares variants measured in the same run, and ratios are what to quote.
@@ -16,6 +17,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from _reference_runner import FEATURES
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -85,6 +89,64 @@ def spark_session(master: str = "local[2]", **conf: str):
     )
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def engine_model(url: str, endpoint: str, **options: Any):
+    """endpoint-serde's model on ``endpoint`` at ``url``, through the public API only: CSV
+    rows out, one prediction per row back; ``options`` are ``SageMakerModel``'s keywords."""
+    from endpoints.scoring.model import SageMakerModel
+    from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
+
+    return SageMakerModel.from_endpoint(
+        endpoint,
+        UnlabeledCSVRequestRowSerializer(),
+        XGBoostCSVRowDeserializer(),
+        endpoint_url=url,
+        region="us-east-1",
+        **options,
+    )
+
+
+def expected_sums(rows: int) -> np.ndarray:
+    """What the server answers for row ``id``: the sum of its features, computed as the
+    server computes it (numpy, float64, one row of 10 at a time)."""
+    return feature_matrix(np.arange(rows, dtype=np.int64)).sum(axis=1)
+
+
+def feature_matrix(ids: np.ndarray) -> np.ndarray:
+    """The doubles Spark computes in ``feature_columns``: integer modulo, then / 7.0."""
+    return np.stack(
+        [((ids * (i + 1)) % 97).astype(np.float64) / 7.0 for i in range(FEATURES)], axis=1
+    )
+
+
+def check_parquet(path: str, expected: np.ndarray) -> str | None:
+    """``None`` if ``path`` holds every id in ``[0, rows)`` exactly once, each with the
+    expected prediction; otherwise what is wrong."""
+    import pyarrow.parquet as pq
+
+    written = pq.read_table(path, columns=["id", "prediction"])
+    ids = written["id"].to_numpy()
+    predictions = written["prediction"].to_numpy(zero_copy_only=False)
+    return check_rows(ids, predictions, expected)
+
+
+def check_rows(ids: np.ndarray, predictions: np.ndarray, expected: np.ndarray) -> str | None:
+    if len(ids) != len(expected):
+        return f"{len(ids):,} rows written, {len(expected):,} expected"
+    order = np.argsort(ids, kind="stable")
+    ids, predictions = ids[order], predictions[order]
+    if not np.array_equal(ids, np.arange(len(expected))):
+        missing = len(expected) - len(np.unique(ids))
+        return f"ids not each present once ({missing:,} missing or duplicated)"
+    wrong = np.flatnonzero(predictions != expected)
+    if len(wrong):
+        first = wrong[0]
+        return (
+            f"{len(wrong):,} predictions differ (id {first}: {float(predictions[first])!r}, "
+            f"expected {float(expected[first])!r})"
+        )
+    return None
 
 
 def timed(fn) -> float:

@@ -30,7 +30,15 @@ import pandas as pd  # resolved by pandas_udf's type hints
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bare_app, deploy_python_model, host_process, spark_session, table, timed
+from _common import (
+    bare_app,
+    deploy_python_model,
+    engine_model,
+    host_process,
+    spark_session,
+    table,
+    timed,
+)
 
 FEATURES = 10
 
@@ -38,20 +46,6 @@ FEATURES = 10
 def features_df(spark, rows: int, partitions: int = 2):
     cols = ", ".join(f"cast(id * {i + 1} % 97 as double) / 7.0" for i in range(FEATURES))
     return spark.range(0, rows, 1, partitions).selectExpr("id", f"array({cols}) as features")
-
-
-def engine_model(url: str, endpoint: str, **options):
-    from endpoints.scoring.model import SageMakerModel
-    from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
-
-    return SageMakerModel.from_endpoint(
-        endpoint,
-        UnlabeledCSVRequestRowSerializer(),
-        XGBoostCSVRowDeserializer(),
-        endpoint_url=url,
-        region="us-east-1",
-        **options,
-    )
 
 
 def run_engine(

@@ -49,7 +49,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import bare_app, spark_session, table
+from _common import (
+    bare_app,
+    check_parquet,
+    engine_model,
+    expected_sums,
+    spark_session,
+    table,
+)
 from _proc_cpu import all_processes, cmdline, difference, process_tree_cpu, spark_client_cpu
 from _reference_runner import FEATURES, feature_columns, vector_frame
 
@@ -102,19 +109,6 @@ class Results:
 # ---------------------------------------------------------------------------- the data
 
 
-def expected_sums(rows: int) -> np.ndarray:
-    """What the server answers for row ``id``: the sum of its features, computed as the
-    server computes it (numpy, float64, one row of 10 at a time)."""
-    return feature_matrix(np.arange(rows, dtype=np.int64)).sum(axis=1)
-
-
-def feature_matrix(ids: np.ndarray) -> np.ndarray:
-    """The doubles Spark computes in ``feature_columns``: integer modulo, then / 7.0."""
-    return np.stack(
-        [((ids * (i + 1)) % 97).astype(np.float64) / 7.0 for i in range(FEATURES)], axis=1
-    )
-
-
 def array_frame(spark, rows: int, partitions: int = 2):
     """The same values as the vector frame, as ``array<double>``; cached and materialized."""
     columns = ", ".join(f"c{i}" for i in range(FEATURES))
@@ -151,35 +145,6 @@ def pack(lines: list[bytes], max_records: int, max_bytes: int) -> list[tuple[int
 
 
 # ---------------------------------------------------------------------- checking rows
-
-
-def check_parquet(path: str, expected: np.ndarray) -> str | None:
-    """``None`` if ``path`` holds every id in ``[0, rows)`` exactly once, each with the
-    expected prediction; otherwise what is wrong."""
-    import pyarrow.parquet as pq
-
-    written = pq.read_table(path, columns=["id", "prediction"])
-    ids = written["id"].to_numpy()
-    predictions = written["prediction"].to_numpy(zero_copy_only=False)
-    return check_rows(ids, predictions, expected)
-
-
-def check_rows(ids: np.ndarray, predictions: np.ndarray, expected: np.ndarray) -> str | None:
-    if len(ids) != len(expected):
-        return f"{len(ids):,} rows written, {len(expected):,} expected"
-    order = np.argsort(ids, kind="stable")
-    ids, predictions = ids[order], predictions[order]
-    if not np.array_equal(ids, np.arange(len(expected))):
-        missing = len(expected) - len(np.unique(ids))
-        return f"ids not each present once ({missing:,} missing or duplicated)"
-    wrong = np.flatnonzero(predictions != expected)
-    if len(wrong):
-        first = wrong[0]
-        return (
-            f"{len(wrong):,} predictions differ (id {first}: {float(predictions[first])!r}, "
-            f"expected {float(expected[first])!r})"
-        )
-    return None
 
 
 def check_answers(bodies, answers: list[bytes], expected: np.ndarray) -> str | None:
@@ -260,23 +225,9 @@ class ReferenceRunner:
         self.log.close()
 
 
-def engine_model(target: Endpoint):
-    """endpoint-serde's model at its defaults, through the public API only."""
-    from endpoints.scoring.model import SageMakerModel
-    from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
-
-    return SageMakerModel.from_endpoint(
-        target.name,
-        UnlabeledCSVRequestRowSerializer(),
-        XGBoostCSVRowDeserializer(),
-        endpoint_url=target.url,
-        region="us-east-1",
-    )
-
-
 def run_engine(df, target: Endpoint, out: str) -> tuple[float, dict[str, float]]:
     writer = (
-        engine_model(target)
+        engine_model(target.url, target.name)
         .transform(df)
         .select("id", "prediction")
         .write.mode("overwrite")
