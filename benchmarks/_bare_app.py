@@ -13,11 +13,12 @@ grows with the batch; ``--slots N`` serves at most N requests at once (the other
 like an endpoint with N workers; ``--capacity N`` refuses at once, not queued, a request
 arriving while N are being served, with SageMaker's throttling answer (HTTP 400,
 ``x-amzn-ErrorType: ThrottlingException``, which botocore reads as the error code), like
-an endpoint whose instances are all busy. ``GET /counts`` answers how many requests were
-accepted and refused, and the most served at once, as JSON. ``--separator comma`` joins
-the answers with commas on one line, the form sagemaker_pyspark's
-``XGBoostCSVRowDeserializer`` reads (it splits at commas only). Run as a script; prints
-``bare listening on <url>``.
+an endpoint whose instances are all busy. ``GET /counts`` answers, as JSON, how many
+requests were accepted and refused, how many are being served, and the most served at once
+since the previous ``GET /counts`` (so each read covers one run of a benchmark).
+``--separator comma`` joins the answers with commas on one line, the form
+sagemaker_pyspark's ``XGBoostCSVRowDeserializer`` reads (it splits at commas only). Run as
+a script; prints ``bare listening on <url>``.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def main() -> None:
         request = await read_request(receive)
         if scope["method"] == "GET" and scope["path"] == "/counts":
             await respond(send, 200, json_type, json.dumps(asdict(counts)).encode())
+            counts.peak_serving = counts.serving
             return
         if not counts.admit(args.capacity):
             await respond(send, *THROTTLED)

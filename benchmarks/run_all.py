@@ -20,6 +20,7 @@ ORDER = [
     "local_host",
     "engine",
     "vs_reference",
+    "backpressure",
     "cluster",
 ]
 
