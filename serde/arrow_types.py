@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.ml.linalg import DenseVector, SparseVector, Vector, VectorUDT
+from pyspark.ml.linalg import DenseVector, MatrixUDT, SparseVector, Vector, VectorUDT
 from pyspark.sql import Row
 from pyspark.sql.types import (
     ArrayType,
@@ -29,8 +29,10 @@ from pyspark.sql.types import (
 from serde.row_type import row_type
 
 __all__ = [
+    "MATRIX_FIELDS",
     "VECTOR_ARROW_TYPE",
     "arrow_column",
+    "is_matrix_struct",
     "python_column",
     "record_batch_from_rows",
     "rows_from_record_batch",
@@ -49,6 +51,18 @@ VECTOR_ARROW_TYPE = pa.struct(
         pa.field("values", pa.list_(pa.field("element", pa.float64(), nullable=False))),
     ]
 )
+
+
+#: The fields of Spark's Arrow layout of ``MatrixUDT`` (``type`` 0 = sparse, 1 = dense).
+MATRIX_FIELDS = ("type", "numRows", "numCols", "colPtrs", "rowIndices", "values", "isTransposed")
+
+
+def is_matrix_struct(arrow_type: pa.DataType) -> bool:
+    """True if ``arrow_type`` is Spark's matrix struct: how a ``MatrixUDT`` column (an ML
+    ``Matrix``, which is not a vector) crosses into Python."""
+    return pa.types.is_struct(arrow_type) and {
+        arrow_type.field(i).name for i in range(arrow_type.num_fields)
+    } == set(MATRIX_FIELDS)
 
 
 def to_arrow_type(data_type: DataType) -> pa.DataType:
@@ -111,6 +125,9 @@ def _from_arrow_value(value: Any, data_type: DataType | None) -> Any:
         return value
     if isinstance(data_type, VectorUDT):
         return vector_from_struct(value)
+    if isinstance(data_type, UserDefinedType):  # an ML Matrix, or any other UDT
+        fields = data_type.sqlType().fields
+        return data_type.deserialize(tuple(value[f.name] for f in fields))
     if isinstance(data_type, StructType):
         return Row(**{f.name: _from_arrow_value(value[f.name], f.dataType) for f in data_type})
     if isinstance(data_type, ArrayType) and _has_udt_or_struct(data_type.elementType):
@@ -174,6 +191,8 @@ def _spark_type(field: pa.Field, schema: StructType | None) -> DataType | None:
         return schema[field.name].dataType
     if field.type == VECTOR_ARROW_TYPE or _looks_like_vector(field.type):
         return VectorUDT()
+    if is_matrix_struct(field.type):
+        return MatrixUDT()
     return None
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyspark.ml.linalg import DenseVector, SparseVector, Vector, VectorUDT
+from pyspark.ml.linalg import DenseVector, Matrix, MatrixUDT, SparseVector, Vector, VectorUDT
 from pyspark.sql.types import (
     ArrayType,
     ByteType,
@@ -36,9 +36,11 @@ from pyspark.sql.types import (
     StructType,
 )
 
+from serde.arrow_types import is_matrix_struct
 from serde.errors import RowSerializationError, SchemaValidationError
 
 __all__ = [
+    "MATRIX_NOT_A_VECTOR",
     "MAX_DENSE_VALUES",
     "NULL_ELEMENT",
     "NULL_FEATURES",
@@ -64,6 +66,13 @@ _EXPECTED_VECTOR = "an ML Vector or array<float|double|int|long>"
 #: use these words, so the tests can compare their errors exactly.
 NULL_FEATURES = "features are null"
 NULL_ELEMENT = "an array of features holds a null element; fill or drop nulls before scoring"
+
+#: Why a format other than protobuf refuses an ML ``Matrix`` (sagemaker_pyspark's CSV and
+#: LibSVM serializers refuse one too).
+MATRIX_NOT_A_VECTOR = (
+    "an ML Matrix is not a vector: only ProtobufRequestRowSerializer writes one (as a tensor "
+    "of shape [rows, cols]); for this format flatten it into a Vector first"
+)
 
 #: The widest sparse vector any writer builds dense: 2**22 elements, 32 MiB as doubles, at
 #: least 16 MiB as text, under 200 MiB allocated while formatted (a row this wide is
@@ -153,7 +162,8 @@ def validate_features_schema(
         if allow_scalar_columns and isinstance(data_type, NUMERIC_TYPES):
             return
         expected = _EXPECTED_VECTOR + (" or numeric scalar columns" if allow_scalar_columns else "")
-        raise SchemaValidationError(columns[0], expected, data_type.simpleString())
+        hint = MATRIX_NOT_A_VECTOR if isinstance(data_type, MatrixUDT) else ""
+        raise SchemaValidationError(columns[0], expected, data_type.simpleString(), hint)
     if not allow_scalar_columns:
         raise SchemaValidationError(
             ", ".join(columns), f"one column holding {_EXPECTED_VECTOR}", "several columns"
@@ -289,6 +299,8 @@ def features_from_batch(batch: pa.RecordBatch, columns: str | Sequence[str]) -> 
     ):
         return _scalar_columns_block(batch, columns)
     column = batch.column(columns[0])
+    if is_matrix_struct(column.type):
+        raise SchemaValidationError(columns[0], _EXPECTED_VECTOR, "matrix", MATRIX_NOT_A_VECTOR)
     if pa.types.is_struct(column.type):
         return _vector_block(column)
     values, offsets, null = _list_block(column)
@@ -397,6 +409,8 @@ def features_from_row(value: object, row_index: int | None = None, column: str |
     """
     if value is None:
         raise RowSerializationError(NULL_FEATURES, row_index=row_index, column=column)
+    if isinstance(value, Matrix):
+        raise RowSerializationError(MATRIX_NOT_A_VECTOR, row_index=row_index, column=column)
     if isinstance(value, SparseVector):
         return (
             np.asarray(value.indices, dtype=np.int64),

@@ -5,7 +5,9 @@ FactorizationMachines) speak. A request row becomes one Record whose ``features[
 is a ``Float32Tensor``, exactly as sagemaker_pyspark's ``ProtobufConverter`` builds it:
 
 - dense vector: ``values`` only;
-- sparse vector: ``values`` and ``keys`` (the indices) and ``shape = [size]``.
+- sparse vector: ``values`` and ``keys`` (the indices) and ``shape = [size]``;
+- ML ``Matrix``: ``shape = [numRows, numCols]``, its values row-major when dense, its
+  stored values with flat row-major ``keys`` when sparse (see :mod:`serde.matrices`).
 
 Values travel as float32 (rounded to nearest, like Java's ``toFloat``), so a double that
 float32 cannot hold exactly arrives rounded. The answer holds one Record per row whose
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.ml.linalg import DenseVector, SparseVector, VectorUDT
+from pyspark.ml.linalg import DenseVector, Matrix, MatrixUDT, SparseVector, VectorUDT
 from pyspark.sql import Row
 from pyspark.sql.types import (
     ArrayType,
@@ -36,7 +38,7 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from serde.arrow_types import VECTOR_ARROW_TYPE, to_arrow_type
+from serde.arrow_types import VECTOR_ARROW_TYPE, is_matrix_struct, to_arrow_type
 from serde.base import ResponseRowDeserializer, SerializedRows
 from serde.errors import (
     ResponseParseError,
@@ -51,6 +53,7 @@ from serde.features import (
     require_columns,
 )
 from serde.features_column import FeaturesColumnSerializer
+from serde.matrices import MatrixTensor, matrix_tensor, matrix_tensors
 from serde.proto import record_pb2
 from serde.recordio import frame_record, padding_length, read_recordio, record_header
 from serde.registry import register_deserializer, register_serializer
@@ -88,16 +91,20 @@ def _to_float32(values: np.ndarray) -> np.ndarray:
 
 
 def _fill_tensor(
-    tensor: Any, values: np.ndarray, keys: np.ndarray | None = None, size: int | None = None
+    tensor: Any,
+    values: np.ndarray,
+    keys: np.ndarray | None = None,
+    shape: Sequence[int] = (),
 ) -> None:
-    """Sets a ``Float32Tensor`` the way sagemaker_pyspark does: sparse tensors carry keys and
-    ``shape = [size]``; dense ones only values. The tensor is marked present even when empty
-    (Java's builder always sets it)."""
+    """Sets a ``Float32Tensor`` the way sagemaker_pyspark does: sparse vectors carry keys and
+    ``shape = [size]``, matrices ``shape = [rows, cols]`` (and keys when sparse), dense
+    vectors only values. The tensor is marked present even when empty (Java's builder
+    always sets it)."""
     tensor.SetInParent()
     tensor.values.extend(_to_float32(values).tolist())
     if keys is not None:
         tensor.keys.extend(keys.tolist())
-        tensor.shape.append(size)
+    tensor.shape.extend(shape)
 
 
 def features_record_bytes(
@@ -106,8 +113,18 @@ def features_record_bytes(
     """The serialized Record (not framed) for one features vector; ``keys`` and ``size``
     given means a sparse vector."""
     record = record_pb2.Record()
-    _fill_tensor(record.features[VALUES_KEY].float32_tensor, values, keys, size)
+    shape = () if keys is None else (size,)
+    _fill_tensor(record.features[VALUES_KEY].float32_tensor, values, keys, shape)
     return record.SerializeToString()
+
+
+def matrix_record_frame(tensor: MatrixTensor) -> bytes:
+    """One framed Record holding a matrix's shaped tensor."""
+    record = record_pb2.Record()
+    _fill_tensor(
+        record.features[VALUES_KEY].float32_tensor, tensor.values, tensor.keys, tensor.shape
+    )
+    return frame_record(record.SerializeToString())
 
 
 @lru_cache(maxsize=256)
@@ -155,14 +172,22 @@ def _dense_frames_matrix(matrix32: np.ndarray) -> tuple[np.ndarray, int]:
 class ProtobufRequestRowSerializer(FeaturesColumnSerializer):
     """One RecordIO-framed aialgs Record per row, byte-compatible with sagemaker_pyspark.
 
-    The features column may be an ML ``Vector`` (dense or sparse) or an
-    ``array<float|double|int|long>`` (written as a dense vector)::
+    The features column may be an ML ``Vector`` (dense or sparse), an
+    ``array<float|double|int|long>`` (written as a dense vector) or an ML ``Matrix``
+    (written as a tensor of shape ``[rows, cols]``, as sagemaker_pyspark's converter
+    writes one)::
 
         serializer = ProtobufRequestRowSerializer(features_column_name="features")
         body = serializer.serialize_row(Row(features=Vectors.dense([1.0, 2.0])))
     """
 
     content_type = PROTOBUF_CONTENT_TYPE
+
+    def validate_schema(self, schema: StructType) -> None:
+        column = self.features_column_name
+        if column in schema.names and isinstance(schema[column].dataType, MatrixUDT):
+            return
+        super().validate_schema(schema)
 
     def serialize_row(self, row: Row) -> bytes:
         column = self.features_column_name
@@ -173,6 +198,11 @@ class ProtobufRequestRowSerializer(FeaturesColumnSerializer):
                 f"the row has no features column; its fields are {list(row.asDict())}",
                 column=column,
             ) from exc
+        if isinstance(value, Matrix):
+            try:
+                return matrix_record_frame(matrix_tensor(value))
+            except ValueError as exc:
+                raise RowSerializationError(str(exc), column=column) from exc
         if isinstance(value, (list, tuple)) and None in value:
             # numpy would read None as NaN; the batch path rejects it, so must this one
             raise RowSerializationError(_null_element_reason(value), column=column)
@@ -184,6 +214,8 @@ class ProtobufRequestRowSerializer(FeaturesColumnSerializer):
     def serialize_batch(self, batch: pa.RecordBatch) -> SerializedRows:
         column = self.features_column_name
         require_columns(batch.schema.names, [column], "a column of the batch")
+        if is_matrix_struct(batch.schema.field(column).type):
+            return _serialized_matrices(batch.column(column), column)
         try:
             block = features_from_batch(batch, column)
         except (RowSerializationError, pa.ArrowInvalid):
@@ -207,6 +239,17 @@ class ProtobufRequestRowSerializer(FeaturesColumnSerializer):
         if uniform and packed and not block.is_sparse.any():
             return _serialized_dense_block(block, errors)
         return _serialized_mixed_block(block, errors)
+
+
+def _serialized_matrices(column: pa.Array, name: str) -> SerializedRows:
+    """A matrix column: each row's shaped tensor (a null or malformed matrix is its row's
+    error)."""
+    tensors, problems = matrix_tensors(column)
+    errors = {
+        i: RowSerializationError(reason, row_index=i, column=name) for i, reason in problems.items()
+    }
+    frames = [None if t is None else matrix_record_frame(t) for t in tensors]
+    return SerializedRows.from_list(frames, errors)
 
 
 def _null_element_reason(value: object) -> str:
