@@ -27,6 +27,7 @@ from endpoints.clients.sagemaker_runtime import SageMakerEndpoint
 from endpoints.clients.specs import endpoint_from_spec
 from endpoints.clients.transport import Endpoint
 from endpoints.errors import ConfigurationError
+from endpoints.lifecycle.resources import CreatedResources
 from endpoints.retry import RetryPolicy
 from endpoints.scoring.engine import PartitionScorer
 from endpoints.scoring.metrics import MetricsAccumulatorParam, TransformMetrics
@@ -148,7 +149,8 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         self._deserializer: ResponseRowDeserializer | None = None
         self._accumulator: Any = None
         self._pending_creation: Any = None
-        self.created_resources: Any = None
+        #: What this object created on SageMaker: empty until a factory creates something.
+        self.created_resources: CreatedResources = CreatedResources()
         if endpoint is not None:
             self.set_endpoint(endpoint)
         if request_row_serializer is not None:
@@ -170,10 +172,17 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         endpoint_url: str | None = None,
         profile_name: str | None = None,
         prepend_result_rows: bool = True,
+        sagemaker_client: Any = None,
         **options: Any,
     ) -> SageMakerModel:
         """A model on an existing SageMaker endpoint. Creates nothing, so
-        ``created_resources`` is empty and cleanup can never delete this endpoint."""
+        ``created_resources`` is empty and cleanup can never delete this endpoint.
+
+        ``sagemaker_client`` is taken as the other factories take it, so code moving from
+        sagemaker_pyspark's ``fromEndpoint`` keeps working; it makes no call here and only
+        lends its region when ``region`` is not given."""
+        if region is None and sagemaker_client is not None:
+            region = sagemaker_client.meta.region_name
         runtime_keys = {
             "connect_timeout_s",
             "read_timeout_s",
@@ -260,7 +269,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
                     tags=tags,
                 )
             except Exception as exc:
-                model.created_resources = getattr(exc, "created", None)
+                model.created_resources = getattr(exc, "created", None) or CreatedResources()
                 raise
             finally:
                 if manifest_path and model.created_resources:
@@ -277,16 +286,29 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         cls,
         training_job_name: str,
         model_image: str,
-        *args: Any,
+        model_execution_role_arn: str,
+        endpoint_instance_type: str,
+        endpoint_initial_instance_count: int,
+        request_row_serializer: RequestRowSerializer,
+        response_row_deserializer: ResponseRowDeserializer,
+        model_environment_variables: dict[str, str] | None = None,
+        endpoint_creation_policy: EndpointCreationPolicy = (
+            EndpointCreationPolicy.CREATE_ON_CONSTRUCT
+        ),
         sagemaker_client: Any = None,
+        prepend_result_rows: bool = True,
+        name_policy: Any = None,
+        *,
         region: str | None = None,
         endpoint_url: str | None = None,
-        **kwargs: Any,
+        **options: Any,
     ) -> SageMakerModel:
         """A model on a new endpoint serving the artifacts of a finished training job.
 
         Takes the arguments of :meth:`from_model_s3_path` after ``model_path``, in the same
-        order and with the same names; the model data comes from DescribeTrainingJob.
+        order and with the same names (``sagemaker_client`` is the tenth, as in
+        sagemaker_pyspark's ``fromTrainingJob``); the model data comes from
+        DescribeTrainingJob, asked of that client.
         """
         from endpoints.lifecycle.hosting import EndpointDeployer
 
@@ -295,11 +317,19 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         return cls.from_model_s3_path(
             model_path,
             model_image,
-            *args,
-            sagemaker_client=client,
+            model_execution_role_arn,
+            endpoint_instance_type,
+            endpoint_initial_instance_count,
+            request_row_serializer,
+            response_row_deserializer,
+            model_environment_variables,
+            endpoint_creation_policy,
+            client,
+            prepend_result_rows,
+            name_policy,
             region=region,
             endpoint_url=endpoint_url,
-            **kwargs,
+            **options,
         )
 
     # -- configuration -------------------------------------------------------------------
