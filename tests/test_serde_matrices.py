@@ -295,3 +295,32 @@ def test_vectors_are_unchanged_beside_the_matrix_support():
     assert serializer.serialize_row(Row(features=Vectors.sparse(4, [1], [2.0]))).startswith(
         bytes.fromhex("0a23d7ce")
     )
+
+
+SECOND_VALUE_MODEL = """
+import numpy as np
+
+def predict(x):
+    return np.asarray(x, dtype=float)[:, 1]
+"""
+
+
+def test_transform_scores_a_matrix_column_on_the_local_host(spark, local_host, tmp_path):
+    """End to end: the model sees each matrix row-major (the local host reads a dense
+    tensor's values as one row), so its second value tells the order apart."""
+    from endpoints.scoring.model import SageMakerModel
+    from serde.protobuf import LinearLearnerRegressorProtobufResponseRowDeserializer
+
+    (tmp_path / "model.py").write_text(SECOND_VALUE_MODEL)
+    local_host.deploy_local("matrices-second-value", tmp_path, runtime="python")
+    model = SageMakerModel.from_endpoint(
+        "matrices-second-value",
+        ProtobufRequestRowSerializer(),
+        LinearLearnerRegressorProtobufResponseRowDeserializer(),
+        endpoint_url=local_host.url,
+        region="us-east-1",
+    )
+    matrices = [build(REFERENCE[n][0]) for n in ("dense_2x3", "dense_2x3_transposed", "dense_4x5")]
+    df = spark.createDataFrame([(i, m) for i, m in enumerate(matrices)], ["id", "features"])
+    scores = {r.id: r.score for r in model.transform(df).collect()}
+    assert scores == {0: 3.0, 1: 2.0, 2: pytest.approx(GRID[4], rel=1e-6)}
