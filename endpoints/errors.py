@@ -15,7 +15,9 @@
     ├── ResultCountMismatchError              a response with more or fewer results than rows
     ├── HostingError                          creating models / endpoints
     │   └── EndpointCreationError             the endpoint went Failed or never InService
-    └── CleanupError                          deletions that failed, after trying them all
+    ├── CleanupError                          deletions that failed, after trying them all
+    └── TrainingNotSupportedError             a sagemaker_pyspark estimator: this library
+        (NotImplementedError)                 scores, the SageMaker SDK trains
 
 Backend errors (botocore's ``ClientError``, urllib3's exceptions) are translated at the
 endpoint client boundary into these, so the engine's retry and bisection logic sees one
@@ -40,6 +42,7 @@ __all__ = [
     "RetryableError",
     "ServerError",
     "ThrottledError",
+    "TrainingNotSupportedError",
     "TransportError",
 ]
 
@@ -197,3 +200,9 @@ class CleanupError(EndpointsError):
     def __init__(self, message: str, report: Any = None) -> None:
         self.report = report
         super().__init__(message)
+
+
+class TrainingNotSupportedError(EndpointsError, NotImplementedError):
+    """A sagemaker_pyspark training API (an estimator's ``fit``) was called through
+    :mod:`endpoints.compat.sagemaker_pyspark`: training belongs to the SageMaker Python SDK,
+    whose trained model this library then scores."""
