@@ -169,10 +169,11 @@ def watchdog(sc, seconds: float) -> Iterator[threading.Event]:
 
 
 def first_line(error: BaseException) -> str:
-    """The first line of ``error`` that says something (Py4J wraps the Python error)."""
+    """The line of ``error`` that says what went wrong: Spark wraps the worker's Python
+    traceback, whose last line naming an error is the one raised in the task."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     telling = [line for line in lines if "Error" in line or "Exception" in line]
-    return ((telling or lines or [type(error).__name__])[-1])[:240]
+    return ((telling or lines or [type(error).__name__])[-1])[:400]
 
 
 @dataclass
@@ -291,6 +292,8 @@ def outcome_cell(runs: list[Run]) -> str:
     if done == len(runs):
         return f"completed {done}/{len(runs)}, all rows verified"
     failed = next(run.outcome for run in runs if not run.completed)
+    if len(failed) > 160:  # the whole line is in the progress log above the table
+        failed = failed[:160] + "…"
     return f"completed {done}/{len(runs)}; {failed}"
 
 
@@ -356,8 +359,9 @@ def print_tables(chosen: list[Variant], runs: dict[str, list[Run]], rows: int) -
     print(throughput_table(chosen, runs, rows))
     print(
         "\n(a)-(d) send 1,000-row requests, the issue's shape; (e) the library's default. "
-        "x (b): goodput over (b)'s.\n\nRequests at the server and the engine's counters "
-        "(model.last_metrics), same runs:\n"
+        "x (b): goodput over (b)'s ((d) ran in its own local[32] session after the others)."
+        "\n\nRequests at the server and the engine's counters (model.last_metrics), same "
+        "runs:\n"
     )
     print(pressure_table(chosen, runs))
 
@@ -374,7 +378,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     keys = [variant.key for variant in variants()]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_280_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default=",".join(keys), help=f"some of {keys}")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per run")
     args = parser.parse_args(argv)
