@@ -18,6 +18,7 @@ from engine_harness import (
 from endpoints.clients.mock import MockResponse
 from endpoints.errors import EndpointsError, ResultCountMismatchError
 from endpoints.retry import RetryPolicy
+from endpoints.scoring.engine import WINDOW_DECREASE
 
 
 def test_output_row_i_belongs_to_input_row_i_and_bodies_span_batches():
@@ -106,7 +107,7 @@ def test_a_rejected_body_fails_the_task_by_default_naming_its_rows():
         score(rejects_all, feature_batches(10, 10))
 
 
-def test_throttles_halve_the_window_and_are_retried_without_sleeping():
+def test_throttles_shrink_the_window_and_are_retried_without_sleeping():
     answers = iter([MockResponse(400, b"Rate exceeded", code="ThrottlingException")] * 2)
 
     def throttles_twice(request):
@@ -117,8 +118,9 @@ def test_throttles_halve_the_window_and_are_retried_without_sleeping():
     assert [r["prediction"] for r in rows] == [expected_sum(i) for i in range(10)]
     assert (metrics.retries["throttled"], metrics.throttles, metrics.requests) == (2, 2, 3)
     assert clock.sleeps == []  # the window paces throttles, not a per-request backoff
-    # each throttle came under the limit the one before had set: 8 -> 4 -> 2
-    assert (metrics.window_decreases, metrics.window_lowest) == (2, 2)
+    # each throttle came under the limit the one before had set: 8 -> 5.6 -> 3.92
+    assert metrics.window_decreases == 2
+    assert metrics.window_lowest == pytest.approx(8 * WINDOW_DECREASE**2)
 
 
 def test_throttling_never_exhausts_attempts_while_the_time_budget_lasts():

@@ -1,9 +1,10 @@
 """The adaptive in-flight window: additive increase, multiplicative decrease (AIMD), with a
 floor of zero.
 
-Each partition keeps at most ``limit`` requests in flight. A throttling answer halves the
-limit; every success adds ``increase / limit``, so a full window of successes adds
-``increase`` — the TCP congestion-control rule, which lets many independent tasks share an
+Each partition keeps at most ``limit`` requests in flight. A throttling answer multiplies
+the limit by ``decrease`` (a half by default, TCP's factor); every success adds
+``increase / limit``, so a full window of successes adds ``increase`` — the TCP
+congestion-control rule, which lets many independent tasks share an
 endpoint without coordinating: when it pushes back they all back off, and they grow back
 slowly.
 
@@ -49,6 +50,7 @@ class AdaptiveWindow:
         min_limit: float = 1.0,
         initial: float | None = None,
         increase: float = 1.0,
+        decrease: float = 0.5,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
     ) -> None:
@@ -59,6 +61,7 @@ class AdaptiveWindow:
         self.max_limit = max_limit
         self.min_limit = min_limit
         self.increase = increase
+        self.decrease = decrease
         self.clock = clock
         self._rng = rng or random.Random()
         self._level = float(initial if initial is not None else max_limit)
@@ -120,12 +123,12 @@ class AdaptiveWindow:
         with self._cond:
             self._in_flight -= 1
             if throttled and ticket.generation == self._generation:
-                halved = max(self.min_limit, self._level / 2)
-                if halved < self._level:  # at the floor already, nothing decreases
-                    self._level = halved
+                lowered = max(self.min_limit, self._level * self.decrease)
+                if lowered < self._level:  # at the floor already, nothing decreases
+                    self._level = lowered
                     self._generation += 1
                     self.decreases += 1
-                    self.lowest = min(self.lowest, halved)
+                    self.lowest = min(self.lowest, lowered)
             elif ok:
                 if latency_s is not None:
                     self._latency_s += _LATENCY_SMOOTHING * (latency_s - self._latency_s)
