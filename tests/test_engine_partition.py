@@ -118,7 +118,7 @@ def test_throttles_shrink_the_window_and_are_retried_without_sleeping():
     assert [r["prediction"] for r in rows] == [expected_sum(i) for i in range(10)]
     assert (metrics.retries["throttled"], metrics.throttles, metrics.requests) == (2, 2, 3)
     assert clock.sleeps == []  # the window paces throttles, not a per-request backoff
-    # each throttle came under the limit the one before had set: 8 -> 5.6 -> 3.92
+    # each throttle came under the limit the one before had set: 8 -> 4 -> 2
     assert metrics.window_decreases == 2
     assert metrics.window_lowest == pytest.approx(8 * WINDOW_DECREASE**2)
 
