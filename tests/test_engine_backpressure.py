@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from test_engine_data_path import ROW_LOG_MODEL
+from test_engine_data_path import deploy_row_log_endpoint
 
 from endpoints.local import FaultSpec
 from endpoints.retry import RetryPolicy
@@ -19,24 +19,23 @@ CAPACITY = 2
 
 @pytest.fixture(scope="module")
 def small_endpoint(local_host, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("small-endpoint")
-    log = folder / "ids.log"
-    (folder / "model.py").write_text(ROW_LOG_MODEL.format(log=str(log)))
-    local_host.deploy_local(
-        "small",
-        folder,
-        runtime="python",
-        environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
-    )
+    """take_ids of a row-logging endpoint that serves CAPACITY requests at once."""
+    take_ids = deploy_row_log_endpoint(local_host, "small", tmp_path_factory.mktemp("small"))
     local_host.set_faults("small", FaultSpec(max_concurrency=CAPACITY, latency_ms=30))
-
-    def take_ids() -> Counter:
-        ids = Counter(int(v) for v in log.read_text().split()) if log.exists() else Counter()
-        log.unlink(missing_ok=True)
-        return ids
-
     yield take_ids
     local_host.set_faults("small", None)
+
+
+def small_model(host, **options) -> SageMakerModel:
+    return SageMakerModel.from_endpoint(
+        "small",
+        UnlabeledCSVRequestRowSerializer(),
+        XGBoostCSVRowDeserializer(),
+        endpoint_url=host.url,
+        region="us-east-1",
+        max_batch_records=100,
+        **options,
+    )
 
 
 def refused(host) -> int:
@@ -54,16 +53,8 @@ def test_a_job_8_times_bigger_than_its_endpoint_finishes_every_row_once(
 ):
     take_ids = small_endpoint
     before = refused(local_host)
-    model = SageMakerModel.from_endpoint(
-        "small",
-        UnlabeledCSVRequestRowSerializer(),
-        XGBoostCSVRowDeserializer(),
-        endpoint_url=local_host.url,
-        region="us-east-1",
-        max_batch_records=100,
-        # two attempts would fail at once if throttles counted: they never do
-        retry_policy=RetryPolicy(max_attempts=2, max_elapsed_s=120),
-    )
+    # two attempts would fail at once if throttles counted: they never do
+    model = small_model(local_host, retry_policy=RetryPolicy(max_attempts=2, max_elapsed_s=120))
     rows = model.transform(ids_df(spark, 4000, partitions=4)).collect()
     assert sorted((r.id, r.prediction) for r in rows) == [(i, i + 0.5) for i in range(4000)]
     assert take_ids() == Counter(range(4000))
@@ -78,15 +69,8 @@ def test_a_job_8_times_bigger_than_its_endpoint_finishes_every_row_once(
 def test_a_job_cap_at_the_endpoints_capacity_is_never_refused(spark, local_host, small_endpoint):
     take_ids = small_endpoint
     before = refused(local_host)
-    model = SageMakerModel.from_endpoint(
-        "small",
-        UnlabeledCSVRequestRowSerializer(),
-        XGBoostCSVRowDeserializer(),
-        endpoint_url=local_host.url,
-        region="us-east-1",
-        max_batch_records=100,
-        job_max_in_flight=CAPACITY,  # local[2]: two tasks at once, one request each
-    )
+    # local[2]: two tasks at once, one request each
+    model = small_model(local_host, job_max_in_flight=CAPACITY)
     rows = model.transform(ids_df(spark, 2000, partitions=2)).collect()
     assert len(rows) == 2000 and take_ids() == Counter(range(2000))
     assert refused(local_host) == before

@@ -6,6 +6,7 @@ writes down each row id it scores)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from pyspark.ml.feature import VectorAssembler
@@ -30,15 +31,13 @@ def predict(x):
 """
 
 
-@pytest.fixture(scope="module")
-def logged(local_host, tmp_path_factory):
-    """An endpoint whose model appends the first feature (the row id) of every row it
-    scores to a file; yields (endpoint name, a function reading and clearing the ids)."""
-    folder = tmp_path_factory.mktemp("row-log-model")
+def deploy_row_log_endpoint(host, name: str, folder) -> Callable[[], Counter]:
+    """Deploys ``name``: a model that appends the first feature (the row id) of every row
+    it scores to a file. Returns a function reading and clearing the ids logged so far."""
     log = folder / "ids.log"
     (folder / "model.py").write_text(ROW_LOG_MODEL.format(log=str(log)))
-    local_host.deploy_local(
-        "row-log",
+    host.deploy_local(
+        name,
         folder,
         runtime="python",
         environment={"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"},
@@ -49,8 +48,15 @@ def logged(local_host, tmp_path_factory):
         log.unlink(missing_ok=True)
         return ids
 
-    take_ids()
-    return "row-log", take_ids
+    return take_ids
+
+
+@pytest.fixture(scope="module")
+def logged(local_host, tmp_path_factory):
+    """(endpoint name, take_ids) of a row-logging endpoint."""
+    return "row-log", deploy_row_log_endpoint(
+        local_host, "row-log", tmp_path_factory.mktemp("row-log-model")
+    )
 
 
 def vectors_df(spark, rows: int, partitions: int = 3):
