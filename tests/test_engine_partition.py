@@ -18,7 +18,7 @@ from engine_harness import (
 from endpoints.clients.mock import MockResponse
 from endpoints.errors import EndpointsError, ResultCountMismatchError
 from endpoints.retry import RetryPolicy
-from endpoints.scoring.engine import WINDOW_DECREASE
+from endpoints.scoring.engine import WINDOW_DECREASE, WINDOW_FLOOR
 
 
 def test_output_row_i_belongs_to_input_row_i_and_bodies_span_batches():
@@ -138,8 +138,8 @@ def test_throttling_never_exhausts_attempts_while_the_time_budget_lasts():
     )
     assert [r["prediction"] for r in rows] == [expected_sum(i) for i in range(10)]
     assert metrics.throttles == 30 and metrics.requests == 31
-    # down to a share of 1/64 of a request in flight, pausing in proportion
-    assert metrics.window_lowest == 1 / 64
+    # down to the floor's share of a request in flight, pausing in proportion
+    assert metrics.window_lowest == WINDOW_FLOOR
     assert sum(clock.sleeps) == pytest.approx(metrics.wait_seconds)
     assert metrics.wait_seconds > 0
 

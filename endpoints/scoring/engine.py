@@ -53,8 +53,12 @@ WINDOW_INCREASE = 0.25
 #: of the goodput of a window set by hand with 0.22 refusals per accepted request; CUBIC's
 #: 0.7 gave 0.89 with 0.35 refusals.
 WINDOW_DECREASE = 0.5
-#: The lowest share of one request in flight a task falls to (see AdaptiveWindow).
-WINDOW_FLOOR = 1 / 64
+#: The lowest share of one request in flight a task falls to (see AdaptiveWindow): a
+#: task there sends one request, then pauses about seven latencies. Measured on the
+#: back-pressure benchmark, 1/64 let a few tasks sink into pauses of seconds while the
+#: endpoint had room (0.70 of a hand-set window's goodput); 1/8 gave 0.82-0.85 with the
+#: same refusals (0.20-0.24 per accepted request). Below it, job_max_in_flight is the tool.
+WINDOW_FLOOR = 1 / 8
 
 #: A dense format (CSV, JSON) is given at most this many elements of an Arrow batch at a
 #: time: Spark hands over 10,000 rows at once, and 10,000 sparse vectors 2^20 wide would
