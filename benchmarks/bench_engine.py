@@ -291,7 +291,9 @@ def window_table(spark, url: str, server: str, rows: int) -> None:
         (
             partitions,
             window,
-            run_engine(spark, url, ENDPOINT, rows, partitions, max_in_flight=window)[0],
+            run_engine(
+                spark, url, ENDPOINT, rows, partitions, max_in_flight=window, max_batch_records=1000
+            )[0],
         )
         for partitions in (1, 2)
         for window in (1, 8)
