@@ -414,7 +414,9 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         self.transformSchema(schema)
         serializer = self.request_row_serializer
         serializer.set_schema(schema)
-        options = self.engine_options().for_tasks(_concurrent_tasks(dataset))
+        options = self.engine_options()
+        if options.job_max_in_flight is not None:
+            options = options.for_tasks(_concurrent_tasks(dataset))
         self._accumulator = _new_accumulator(dataset)
         scorer = PartitionScorer(
             self.endpoint,
