@@ -109,11 +109,11 @@ class RetryState:
             raise error
         throttled = self.policy.paced_throttles and isinstance(error, ThrottledError)
         self.throttles += throttled
-        if self.attempts - self.throttles >= self.policy.max_attempts:
+        failures = self.attempts - self.throttles
+        if failures >= self.policy.max_attempts:
             raise RetriesExhaustedError(
                 error, self.attempts, f"max_attempts={self.policy.max_attempts}"
             ) from error
-        failures = self.attempts - self.throttles
         jitter = 0.0 if throttled else self.rng.uniform(0.0, self.policy.backoff_ceiling(failures))
         # 429, 503 and some 500s say how long to wait: honoured in full (retrying sooner
         # only earns another refusal), within the request's time budget

@@ -73,7 +73,6 @@ class TransformMetrics:
     retries: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     bisections: int = 0
-    throttles: int = 0
     window_decreases: int = 0
     window_lowest: float | None = None
     window_peak_in_flight: int = 0
@@ -89,6 +88,11 @@ class TransformMetrics:
     @property
     def total_retries(self) -> int:
         return sum(self.retries.values())
+
+    @property
+    def throttles(self) -> int:
+        """Throttled answers: those retried and those that ended a request."""
+        return self.retries["throttled"] + self.errors["throttled"]
 
     @property
     def mean_in_flight(self) -> float | None:
@@ -111,7 +115,6 @@ class TransformMetrics:
             "bytes_sent",
             "bytes_received",
             "bisections",
-            "throttles",
             "window_decreases",
             "wait_seconds",
             "request_seconds",

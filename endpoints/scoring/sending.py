@@ -124,8 +124,6 @@ class BodySender:
                 throttled = isinstance(exc, ThrottledError)
                 self.window.release(ticket, throttled=throttled)
                 self.recorder.request(len(body), 0, self.clock.monotonic() - sent_at)
-                if throttled:
-                    self.recorder.count("throttles")
                 try:
                     delay = state.next_delay(exc)
                 except (InvocationError, RetriesExhaustedError) as final:
