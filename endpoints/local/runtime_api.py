@@ -27,6 +27,7 @@ from endpoints.local.deployments import EndpointManager, LiveModel
 from endpoints.local.errors import ACCOUNT_ID, ApiError, BadInput, Surface, render_error
 from endpoints.local.faults import Fault, FaultInjector, FaultSpec
 from endpoints.local.metrics import HostMetrics
+from endpoints.local.runtimes import ModelRuntime
 
 __all__ = [
     "DROP",
@@ -36,6 +37,7 @@ __all__ = [
     "ModelFailure",
     "Response",
     "control_plane_fault",
+    "predict_body",
     "render",
 ]
 
@@ -233,9 +235,7 @@ class InvocationService:
     ) -> tuple[bytes, int]:
         """The response body and the number of rows the request carried."""
         try:
-            request = codecs.decode_request(body, media, live.runtime.input_width)
-            outputs = live.runtime.predict(request.data)
-            _check_counts(outputs, request.rows)
+            outputs, request = predict_body(live.runtime, body, media)
         except BadInput as error:
             raise self._model_error(400, error.message, live) from None
         except ApiError:
@@ -281,6 +281,23 @@ class ModelFailure(ApiError):
             },
         )
         self.original_message = message
+
+
+def predict_body(
+    runtime: ModelRuntime, body: bytes, media: str
+) -> tuple[codecs.Outputs, codecs.ModelInput]:
+    """Decode ``body`` (in the normalized ``media`` type), run the model on it and check
+    that it answered one result per row: the one path from a request body to predictions,
+    shared by invocations and transform jobs so both read and score data alike.
+
+    Raises :class:`~endpoints.local.errors.BadInput` for a body that does not parse (or
+    that the model refuses as input), ``ApiError`` for a content type no codec reads, and
+    whatever the model itself raised (a count mismatch is a ``ValueError``).
+    """
+    request = codecs.decode_request(body, media, runtime.input_width)
+    outputs = runtime.predict(request.data)
+    _check_counts(outputs, request.rows)
+    return outputs, request
 
 
 def _check_counts(outputs: dict[str, np.ndarray], rows: int) -> None:
