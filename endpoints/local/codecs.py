@@ -22,8 +22,11 @@ from endpoints.local.errors import ApiError, BadInput
 
 __all__ = [
     "CONTENT_TYPES",
+    "MAX_DECLARED_WIDTH",
+    "MAX_DECODED_VALUES",
     "ModelInput",
     "Outputs",
+    "check_declared_size",
     "decode_csv",
     "decode_request",
     "encode_response",
@@ -50,6 +53,14 @@ _ALIASES = {
 }
 _SMALL_CSV_BYTES = 16 * 1024
 
+#: The widest row a request may declare (a LibSVM index, a protobuf tensor's shape or
+#: sparse keys): 2^20 features, 8 MiB as a dense float64 row. Formats that declare sizes
+#: instead of spelling every value could otherwise make a 13-byte body allocate gigabytes.
+MAX_DECLARED_WIDTH = 1 << 20
+#: The most values such a request may decode to (rows x widest row): 2^24 float64, 128 MiB.
+#: CSV and JSON spell every value, so the 6 MB body cap already bounds them.
+MAX_DECODED_VALUES = 1 << 24
+
 Outputs = dict[str, np.ndarray]
 
 
@@ -64,6 +75,22 @@ class ModelInput:
     data: np.ndarray | dict[str, np.ndarray]
     rows: int
     columnar: bool = False
+
+
+def check_declared_size(rows: int, width: int, what: str) -> None:
+    """Refuse (400) a decoded size over :data:`MAX_DECLARED_WIDTH` per row or
+    :data:`MAX_DECODED_VALUES` in all, before anything of that size is allocated."""
+    if width > MAX_DECLARED_WIDTH:
+        raise BadInput(
+            f"{what} declares rows of {width} values; the host decodes rows of at most "
+            f"{MAX_DECLARED_WIDTH} (2^20) values. Send narrower rows."
+        )
+    if rows * width > MAX_DECODED_VALUES:
+        raise BadInput(
+            f"{what} declares {rows} rows x {width} values = {rows * width} values; the host "
+            f"decodes at most {MAX_DECODED_VALUES} (2^24) values per request. Send fewer "
+            "rows per request."
+        )
 
 
 def normalize_media_type(value: str | None) -> str | None:
@@ -229,7 +256,8 @@ def decode_jsonlines(body: bytes) -> ModelInput:
 def decode_libsvm(body: bytes, width: int | None = None) -> ModelInput:
     """``[label] index:value ...`` lines (1-based indices) → a dense 2-D array.
 
-    The width is the model's input width when known, else the largest index seen.
+    The width is the model's input width when known (a larger index is refused), else the
+    largest index seen; either way capped (:func:`check_declared_size`) before allocating.
     """
     rows: list[tuple[list[int], list[float]]] = []
     widest = 0
@@ -252,11 +280,19 @@ def decode_libsvm(body: bytes, width: int | None = None) -> ModelInput:
             ) from None
         if indices and min(indices) < 0:
             raise BadInput(f"LibSVM line {number}: indices are 1-based, got index 0.")
-        widest = max(widest, max(indices, default=-1) + 1)
+        largest = max(indices, default=-1) + 1
+        if width is not None and largest > width:
+            raise BadInput(
+                f"LibSVM line {number} has index {largest}; the model takes {width} features "
+                f"(indices 1 to {width})."
+            )
+        check_declared_size(1, largest, f"LibSVM line {number}")
+        widest = max(widest, largest)
         rows.append((indices, values))
     if not rows:
         raise BadInput("Expected LibSVM lines, got an empty body.")
     width = max(width or 0, widest, 1)
+    check_declared_size(len(rows), width, "The LibSVM body")
     dense = np.zeros((len(rows), width), dtype=np.float64)
     for r, (indices, values) in enumerate(rows):
         dense[r, indices] = values
