@@ -1,11 +1,19 @@
 """The local host's SageMaker control plane through real boto3 clients over HTTP:
 lifecycle with waiters, listing, errors in AWS's wording, tags, training jobs, hot swap
-under load, restart from a state dir, and control-plane faults."""
+under load, restart from a state dir, and control-plane faults.
+
+Nothing here sleeps to wait for a state: creation times come from a ticking clock, a model
+that must stay loading waits on a :class:`LoadGate` the test opens, and the hot swap waits
+for answers to arrive."""
 
 from __future__ import annotations
 
+import itertools
+import sys
 import threading
 import time
+import types
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -25,9 +33,51 @@ def write_model(directory, body: str):
     return directory
 
 
+class TickingClock:
+    """Epoch seconds that advance one millisecond per reading: every record the host
+    stamps gets a distinct, ordered time, and the test never sleeps for it."""
+
+    def __init__(self, start: float) -> None:
+        self._start = round(start, 3)
+        self._ticks = itertools.count()
+
+    def __call__(self) -> float:
+        return round(self._start + next(self._ticks) / 1000, 3)
+
+
+class LoadGate:
+    """A model whose loading blocks until the test opens the gate, so its endpoint stays
+    ``Creating`` for exactly as long as the test needs. The in-thread host imports
+    ``model.py`` in this process, where the gate is a module in ``sys.modules``."""
+
+    def __init__(self) -> None:
+        self.name = f"load_gate_{uuid.uuid4().hex}"
+        self.module = types.ModuleType(self.name)
+        self.module.opened = threading.Event()
+
+    def write_model(self, directory):
+        return write_model(
+            directory,
+            f"import {self.name}\n\n"
+            f"{self.name}.opened.wait(60)  # bound: a failed test must not hang the run\n\n"
+            "def predict(x):\n    return np.asarray(x)[:, 0]\n",
+        )
+
+    def open(self) -> None:
+        self.module.opened.set()
+
+    def __enter__(self) -> LoadGate:
+        sys.modules[self.name] = self.module
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.open()
+        sys.modules.pop(self.name, None)
+
+
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    with LocalEndpointHost() as h:
+    with LocalEndpointHost(clock=TickingClock(time.time())) as h:
         yield h
 
 
@@ -135,13 +185,9 @@ def test_failed_model_load_sets_failed_with_reason(sm, tmp_path):
 
 
 def test_creating_status_is_visible_while_a_slow_model_loads(tmp_path):
-    slow = write_model(
-        tmp_path / "slow",
-        "import time\ntime.sleep(1.0)\n\ndef predict(x):\n    return np.asarray(x)[:, 0]\n",
-    )
-    with LocalEndpointHost(describe_wait_s=0.0) as h:
+    with LoadGate() as gate, LocalEndpointHost(describe_wait_s=0.0) as h:
         sm = h.sagemaker_client()
-        create_stack(sm, "slow", slow)
+        create_stack(sm, "slow", gate.write_model(tmp_path / "slow"))
         assert sm.describe_endpoint(EndpointName="slow")["EndpointStatus"] == "Creating"
         assert sm.list_endpoints(StatusEquals="Creating")["Endpoints"][0]["EndpointName"] == "slow"
         code, message, _ = error_of(
@@ -151,9 +197,13 @@ def test_creating_status_is_visible_while_a_slow_model_loads(tmp_path):
             ContentType="text/csv",
         )
         assert code == "ValidationError" and "is not InService (status Creating)" in message
-        sm.get_waiter("endpoint_in_service").wait(
-            EndpointName="slow", WaiterConfig={"Delay": 0.2, "MaxAttempts": 50}
-        )
+        gate.open()
+        h.manager.wait_settled("slow", 30)  # the host's own transition, not a poll
+        assert sm.describe_endpoint(EndpointName="slow")["EndpointStatus"] == "InService"
+        body = h.runtime_client().invoke_endpoint(
+            EndpointName="slow", Body=b"7,1", ContentType="text/csv"
+        )["Body"]
+        assert body.read() == b"7.0"
 
 
 def test_errors_use_aws_codes_and_wording(sm, model_a):
@@ -195,23 +245,25 @@ def test_errors_use_aws_codes_and_wording(sm, model_a):
         == f'Could not find model "{ARN}:model/ghost".'
     )
     code, message, _ = error_of(sm.create_model, ModelName="bad_name", PrimaryContainer={})
-    assert code == "ValidationException"
-    assert "Value 'bad_name' at 'modelName' failed to satisfy constraint" in message
-    assert "regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*" in message
+    assert (code, message) == (
+        "ValidationException",
+        "1 validation error detected: Value 'bad_name' at 'modelName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: "
+        "[a-zA-Z0-9]([\\-a-zA-Z0-9]*[a-zA-Z0-9])?",  # botocore's ModelName pattern
+    )
     code, message, _ = error_of(sm.create_model, ModelName="a" * 64, PrimaryContainer={})
-    assert "length less than or equal to 63" in message
+    assert message == (
+        f"1 validation error detected: Value '{'a' * 64}' at 'modelName' failed to satisfy "
+        "constraint: Member must have length less than or equal to 63"
+    )
     code, message, status = error_of(sm.describe_training_job, TrainingJobName="nope")
     assert (code, message, status) == ("ResourceNotFound", "Requested resource not found.", 400)
 
 
 def test_update_of_in_progress_endpoint_is_rejected(tmp_path, model_a):
-    slow = write_model(
-        tmp_path / "slow2",
-        "import time\ntime.sleep(0.8)\n\ndef predict(x):\n    return np.asarray(x)[:, 0]\n",
-    )
-    with LocalEndpointHost(describe_wait_s=0.0) as h:
+    with LoadGate() as gate, LocalEndpointHost(describe_wait_s=0.0) as h:
         sm = h.sagemaker_client()
-        create_stack(sm, "busy", slow)
+        create_stack(sm, "busy", gate.write_model(tmp_path / "slow2"))
         code, message, _ = error_of(
             sm.update_endpoint, EndpointName="busy", EndpointConfigName="busy"
         )
@@ -219,6 +271,11 @@ def test_update_of_in_progress_endpoint_is_rejected(tmp_path, model_a):
             "ValidationException",
             f'Cannot update in-progress endpoint "{ARN}:endpoint/busy".',
         )
+        gate.open()
+        h.manager.wait_settled("busy", 30)
+        assert sm.update_endpoint(EndpointName="busy", EndpointConfigName="busy")[
+            "EndpointArn"
+        ] == (f"{ARN}:endpoint/busy")
 
 
 def test_listing_filters_sorting_and_pagination(sm, model_a):
@@ -231,8 +288,7 @@ def test_listing_filters_sorting_and_pagination(sm, model_a):
                 "ModelDataUrl": model_a.as_uri(),
                 "Environment": PY_ENV,
             },
-        )
-        time.sleep(0.002)  # distinct CreationTimes
+        )  # the host's ticking clock gives each a later CreationTime
     first = sm.list_models(NameContains="listing-", SortBy="Name", SortOrder="Ascending")
     assert [m["ModelName"] for m in first["Models"]] == names[:10]  # AWS's default page: 10
     second = sm.list_models(
@@ -318,29 +374,40 @@ def test_update_endpoint_hot_swaps_with_no_failed_request(host, sm, model_a, mod
         EndpointConfigName="swap-b",
         ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "swap-b"}],
     )
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="swap", WaiterConfig=FAST)
     runtime = host.runtime_client()
     answers: list[float] = []
     failures: list[Exception] = []
+    arrived = threading.Condition()
     stop = threading.Event()
 
     def hammer():
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 20  # bound: stops even if the test is stuck
         while not stop.is_set() and time.monotonic() < deadline:
             try:
                 body = runtime.invoke_endpoint(
                     EndpointName="swap", Body=b"1,2", ContentType="text/csv"
                 )
-                answers.append(float(body["Body"].read()))
+                answer: float | Exception = float(body["Body"].read())
             except Exception as exc:
-                failures.append(exc)
+                answer = exc
+            with arrived:
+                (failures if isinstance(answer, Exception) else answers).append(answer)
+                arrived.notify_all()
+
+    def wait_until(predicate) -> None:
+        with arrived:
+            assert arrived.wait_for(lambda: predicate() or failures, timeout=20)
 
     with ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(hammer) for _ in range(4)]
-        time.sleep(0.3)
-        sm.update_endpoint(EndpointName="swap", EndpointConfigName="swap-b")
-        sm.get_waiter("endpoint_in_service").wait(EndpointName="swap", WaiterConfig=FAST)
-        time.sleep(0.3)
-        stop.set()
+        try:
+            wait_until(lambda: len(answers) >= 20)  # the old model serves under load
+            sm.update_endpoint(EndpointName="swap", EndpointConfigName="swap-b")
+            sm.get_waiter("endpoint_in_service").wait(EndpointName="swap", WaiterConfig=FAST)
+            wait_until(lambda: answers.count(1003.0) >= 20)  # and then the new one does
+        finally:
+            stop.set()
         for f in futures:
             f.result()
     assert failures == []

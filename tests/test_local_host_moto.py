@@ -19,11 +19,13 @@ SUM = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=
 
 
 def keys(value, path="$"):
-    """Every key path in a response (list items merged), without ResponseMetadata."""
+    """Every key path in a response (list items merged), without ResponseMetadata and
+    without empty placeholders: moto answers ``VpcConfig: {}`` or ``Containers: []`` for
+    members nobody set, which botocore's shapes refuse and this host leaves out."""
     found = set()
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "ResponseMetadata":
+            if key == "ResponseMetadata" or item in ({}, []):
                 continue
             found.add(f"{path}.{key}")
             found |= keys(item, f"{path}.{key}")

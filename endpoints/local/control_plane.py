@@ -5,36 +5,32 @@ Names, ARNs, statuses, list filters/pagination and error codes and wordings foll
 (botocore's service model; messages as AWS writes them), so code tested here behaves the
 same against the real service. Differences from AWS, on purpose: one production variant
 serves all traffic (the first); deleting a config or model in use is allowed, as on AWS.
+
+botocore's shapes are the contract both ways. Every request is checked against its
+operation's input shape before a handler runs (:mod:`endpoints.local.api_shapes`), so a
+wrong type, a missing member or a malformed tag is a 400 ``ValidationException`` naming the
+field; handlers then check only what the shapes cannot say (a model that must exist, a
+container that must be given). Answers carry only what the caller set plus what AWS
+computes — no empty placeholders — so they validate against the output shapes, which
+clients such as sagemaker-core's resource classes enforce. A create that fails leaves
+nothing behind: records and tags are written together in one store transaction.
 """
 
 from __future__ import annotations
 
 import base64
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from endpoints.local import api_shapes
 from endpoints.local.deployments import EndpointManager
 from endpoints.local.errors import ApiError
-from endpoints.local.state import ResourceStore, arn_for, now
+from endpoints.local.state import ResourceStore, arn_for
 
-__all__ = ["ControlPlane"]
+__all__ = ["ControlPlane", "Handler"]
 
-NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
-NAME_MAX = 63
 DEFAULT_PAGE = 10
-MAX_PAGE = 100
-ENDPOINT_STATUSES = (
-    "OutOfService",
-    "Creating",
-    "Updating",
-    "SystemUpdating",
-    "RollingBack",
-    "InService",
-    "Deleting",
-    "Failed",
-    "UpdateRollbackFailed",
-)
+FAILURE_REASON_MAX = 1024  # botocore's FailureReason shape
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -47,30 +43,21 @@ def _camel(field: str) -> str:
     return field[0].lower() + field[1:]
 
 
-def _require(params: dict[str, Any], *fields: str) -> None:
+def _require(params: dict[str, Any], *fields: str, path: str = "") -> None:
+    """Members this host needs although botocore's shapes leave them optional."""
     for field in fields:
         if params.get(field) in (None, ""):
             raise validation(
-                f"1 validation error detected: Value null at '{_camel(field)}' failed to "
-                "satisfy constraint: Member must not be null"
+                f"1 validation error detected: Value null at '{path}{_camel(field)}' failed "
+                "to satisfy constraint: Member must not be null"
             )
 
 
-def _check_name(params: dict[str, Any], field: str) -> str:
-    _require(params, field)
-    name = params[field]
-    if not isinstance(name, str) or len(name) > NAME_MAX:
-        raise validation(
-            f"1 validation error detected: Value '{name}' at '{_camel(field)}' failed to "
-            f"satisfy constraint: Member must have length less than or equal to {NAME_MAX}"
-        )
-    if not NAME_PATTERN.match(name):
-        raise validation(
-            f"1 validation error detected: Value '{name}' at '{_camel(field)}' failed to "
-            "satisfy constraint: Member must satisfy regular expression pattern: "
-            "^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
-        )
-    return name
+def _set_members(params: dict[str, Any], describe_operation: str) -> dict[str, Any]:
+    """The members of a create request that ``describe_operation`` answers with: exactly
+    those the caller set (not null), never an empty placeholder for one left out."""
+    members = api_shapes.output_shape(describe_operation).members
+    return {key: value for key, value in params.items() if key in members and value is not None}
 
 
 class ControlPlane:
@@ -87,25 +74,40 @@ class ControlPlane:
         self.manager = manager
         self.region = region
         self.describe_wait_s = describe_wait_s
-        self.operations: dict[str, Handler] = {
-            "CreateModel": self.create_model,
-            "DescribeModel": self.describe_model,
-            "DeleteModel": self.delete_model,
-            "ListModels": self.list_models,
-            "CreateEndpointConfig": self.create_endpoint_config,
-            "DescribeEndpointConfig": self.describe_endpoint_config,
-            "DeleteEndpointConfig": self.delete_endpoint_config,
-            "ListEndpointConfigs": self.list_endpoint_configs,
-            "CreateEndpoint": self.create_endpoint,
-            "DescribeEndpoint": self.describe_endpoint,
-            "DeleteEndpoint": self.delete_endpoint,
-            "ListEndpoints": self.list_endpoints,
-            "UpdateEndpoint": self.update_endpoint,
-            "AddTags": self.add_tags,
-            "ListTags": self.list_tags,
-            "DeleteTags": self.delete_tags,
-            "DescribeTrainingJob": self.describe_training_job,
-        }
+        self.operations: dict[str, Handler] = {}
+        self.add_operations(
+            {
+                "CreateModel": self.create_model,
+                "DescribeModel": self.describe_model,
+                "DeleteModel": self.delete_model,
+                "ListModels": self.list_models,
+                "CreateEndpointConfig": self.create_endpoint_config,
+                "DescribeEndpointConfig": self.describe_endpoint_config,
+                "DeleteEndpointConfig": self.delete_endpoint_config,
+                "ListEndpointConfigs": self.list_endpoint_configs,
+                "CreateEndpoint": self.create_endpoint,
+                "DescribeEndpoint": self.describe_endpoint,
+                "DeleteEndpoint": self.delete_endpoint,
+                "ListEndpoints": self.list_endpoints,
+                "UpdateEndpoint": self.update_endpoint,
+                "AddTags": self.add_tags,
+                "ListTags": self.list_tags,
+                "DeleteTags": self.delete_tags,
+                "DescribeTrainingJob": self.describe_training_job,
+            }
+        )
+
+    def add_operations(self, handlers: Mapping[str, Handler]) -> None:
+        """Serve more ``SageMaker.<Op>`` operations (another module's handlers, e.g. batch
+        transform). Each name must be an operation in botocore's SageMaker model: its
+        requests are then checked against that operation's input shape like every other."""
+        unknown = sorted(name for name in handlers if not api_shapes.is_operation(name))
+        if unknown:
+            raise ValueError(
+                f"{', '.join(unknown)}: not SageMaker operations in botocore's service model; "
+                "name handlers after the API operation they implement (e.g. CreateTransformJob)."
+            )
+        self.operations.update(handlers)
 
     def dispatch(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         handler = self.operations.get(operation)
@@ -117,15 +119,27 @@ class ControlPlane:
                 f"implements {', '.join(sorted(self.operations))}.",
             )
         if not isinstance(params, dict):
-            raise ApiError(400, "SerializationException", "Expected a JSON object body.")
+            raise ApiError(
+                400,
+                "SerializationException",
+                f"Expected a JSON object as the body of SageMaker.{operation}, got "
+                f"{type(params).__name__}.",
+            )
+        shape = api_shapes.input_shape(operation)
+        if shape is not None:
+            violations = api_shapes.check(params, shape)
+            if violations:
+                raise validation(api_shapes.validation_message(violations))
         return handler(params)
 
     def arn(self, kind: str, name: str) -> str:
         return arn_for(kind, name, self.region)
 
     def _tag_on_create(self, arn: str, tags: list[dict[str, str]] | None) -> None:
+        """Store a create request's tags (already checked against the Tag shape), inside the
+        same transaction as the record, so a failed create leaves neither behind."""
         if tags:
-            self.store.tags[arn] = [{"Key": t["Key"], "Value": t.get("Value", "")} for t in tags]
+            self.store.tags[arn] = [{"Key": t["Key"], "Value": t["Value"]} for t in tags]
 
     def _exists_error(self, what: str, kind: str, name: str) -> ApiError:
         return validation(f'Cannot create already existing {what} "{self.arn(kind, name)}".')
@@ -136,43 +150,33 @@ class ControlPlane:
     # ------------------------------------------------------------------------------ models
 
     def create_model(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = _check_name(params, "ModelName")
-        containers = params.get("Containers") or []
-        primary = params.get("PrimaryContainer")
-        if not primary and not containers:
-            raise validation("Either PrimaryContainer or Containers must be specified.")
+        name = params["ModelName"]
+        if not params.get("PrimaryContainer") and not params.get("Containers"):
+            raise validation(
+                "Either PrimaryContainer or Containers must be specified; give the model's "
+                "container (Image, ModelDataUrl, Environment) as PrimaryContainer."
+            )
         with self.store.transaction() as store:
             if name in store.resources["models"]:
                 raise self._exists_error("model", "models", name)
             arn = self.arn("models", name)
-            record: dict[str, Any] = {
-                "ModelName": name,
+            store.resources["models"][name] = {
+                **_set_members(params, "DescribeModel"),
                 "ModelArn": arn,
-                "CreationTime": now(),
-                "ExecutionRoleArn": params.get("ExecutionRoleArn", ""),
-                "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False)),
+                "CreationTime": store.now(),
+                # AWS answers this one even when unset
+                "EnableNetworkIsolation": params.get("EnableNetworkIsolation", False),
             }
-            if primary:
-                record["PrimaryContainer"] = primary
-            # moto (and botocore's shapes) carry these even when empty; so do we
-            record["Containers"] = containers
-            record["VpcConfig"] = params.get("VpcConfig", {})
-            for optional in ("InferenceExecutionConfig",):
-                if optional in params:
-                    record[optional] = params[optional]
-            store.resources["models"][name] = record
             self._tag_on_create(arn, params.get("Tags"))
         return {"ModelArn": arn}
 
     def describe_model(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "ModelName")
         record = self.store.get("models", params["ModelName"])
         if record is None:
             raise self._missing("model", "models", params["ModelName"])
         return record
 
     def delete_model(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "ModelName")
         name = params["ModelName"]
         with self.store.transaction() as store:
             record = store.resources["models"].pop(name, None)
@@ -189,39 +193,27 @@ class ControlPlane:
     # ---------------------------------------------------------------------- endpoint configs
 
     def create_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = _check_name(params, "EndpointConfigName")
-        _require(params, "ProductionVariants")
+        name = params["EndpointConfigName"]
         variants = params["ProductionVariants"]
-        if not isinstance(variants, list) or not variants:
-            raise validation(
-                "1 validation error detected: Value '[]' at 'productionVariants' failed to "
-                "satisfy constraint: Member must have length greater than or equal to 1"
-            )
+        for number, variant in enumerate(variants, start=1):
+            # optional in the shape (inference components); this host serves models
+            _require(variant, "ModelName", path=f"productionVariants.{number}.member.")
         with self.store.transaction() as store:
             if name in store.resources["endpoint_configs"]:
                 raise self._exists_error("endpoint configuration", "endpoint_configs", name)
             for variant in variants:
-                _require(variant, "VariantName", "ModelName")
                 if variant["ModelName"] not in store.resources["models"]:
                     raise self._missing("model", "models", variant["ModelName"])
             arn = self.arn("endpoint_configs", name)
-            record = {
-                "EndpointConfigName": name,
+            store.resources["endpoint_configs"][name] = {
+                **_set_members(params, "DescribeEndpointConfig"),
                 "EndpointConfigArn": arn,
-                "ProductionVariants": variants,
-                "CreationTime": now(),
-                "EnableNetworkIsolation": bool(params.get("EnableNetworkIsolation", False)),
-                "DataCaptureConfig": params.get("DataCaptureConfig", {}),
+                "CreationTime": store.now(),
             }
-            for optional in ("KmsKeyId", "AsyncInferenceConfig"):
-                if optional in params:
-                    record[optional] = params[optional]
-            store.resources["endpoint_configs"][name] = record
             self._tag_on_create(arn, params.get("Tags"))
         return {"EndpointConfigArn": arn}
 
     def describe_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "EndpointConfigName")
         record = self.store.get("endpoint_configs", params["EndpointConfigName"])
         if record is None:
             raise self._missing(
@@ -230,7 +222,6 @@ class ControlPlane:
         return record
 
     def delete_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "EndpointConfigName")
         name = params["EndpointConfigName"]
         with self.store.transaction() as store:
             record = store.resources["endpoint_configs"].pop(name, None)
@@ -247,8 +238,7 @@ class ControlPlane:
     # ---------------------------------------------------------------------------- endpoints
 
     def create_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        name = _check_name(params, "EndpointName")
-        _require(params, "EndpointConfigName")
+        name = params["EndpointName"]
         config_name = params["EndpointConfigName"]
         with self.store.transaction() as store:
             if name in store.resources["endpoints"]:
@@ -256,13 +246,12 @@ class ControlPlane:
             if config_name not in store.resources["endpoint_configs"]:
                 raise self._missing("endpoint configuration", "endpoint_configs", config_name)
             arn = self.arn("endpoints", name)
-            stamp = now()
+            stamp = store.now()
             store.resources["endpoints"][name] = {
                 "EndpointName": name,
                 "EndpointArn": arn,
                 "EndpointConfigName": config_name,
                 "EndpointStatus": "Creating",
-                "DataCaptureConfig": {},
                 "CreationTime": stamp,
                 "LastModifiedTime": stamp,
             }
@@ -271,7 +260,6 @@ class ControlPlane:
         return {"EndpointArn": arn}
 
     def describe_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "EndpointName")
         name = params["EndpointName"]
         # A model loads in milliseconds to seconds; answering after it settled lets boto3's
         # waiters (30 s between polls) finish on their first poll.
@@ -279,10 +267,15 @@ class ControlPlane:
         record = self.store.get("endpoints", name)
         if record is None:
             raise self._missing("endpoint", "endpoints", name)
+        if "FailureReason" in record:  # a load error's text may be long; AWS caps it
+            record["FailureReason"] = record["FailureReason"][:FAILURE_REASON_MAX]
+        config = self.store.get("endpoint_configs", record["EndpointConfigName"]) or {}
+        capture = config.get("DataCaptureConfig")
+        if capture:
+            record["DataCaptureConfig"] = _capture_summary(capture)
         return record
 
     def delete_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "EndpointName")
         name = params["EndpointName"]
         with self.store.transaction() as store:
             record = store.resources["endpoints"].pop(name, None)
@@ -293,19 +286,11 @@ class ControlPlane:
         return {}
 
     def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
-        status = params.get("StatusEquals")
-        if status is not None and status not in ENDPOINT_STATUSES:
-            raise validation(
-                f"1 validation error detected: Value '{status}' at 'statusEquals' failed to "
-                "satisfy constraint: Member must satisfy enum value set: "
-                f"[{', '.join(ENDPOINT_STATUSES)}]"
-            )
         page, token = self._list("endpoints", "EndpointName", params)
         keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
         return self._page("Endpoints", [{k: r[k] for k in keys} for r in page], token)
 
     def update_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "EndpointName", "EndpointConfigName")
         name, config_name = params["EndpointName"], params["EndpointConfigName"]
         with self.store.transaction() as store:
             record = store.resources["endpoints"].get(name)
@@ -317,7 +302,7 @@ class ControlPlane:
                 raise self._missing("endpoint configuration", "endpoint_configs", config_name)
             was_failed = record["EndpointStatus"] == "Failed"
             record["EndpointStatus"] = "Updating"
-            record["LastModifiedTime"] = now()
+            record["LastModifiedTime"] = store.now()
             if was_failed:
                 self.manager.schedule_create(name, config_name)
             else:
@@ -327,7 +312,6 @@ class ControlPlane:
     # --------------------------------------------------------------------------------- tags
 
     def _check_arn(self, params: dict[str, Any]) -> str:
-        _require(params, "ResourceArn")
         arn = params["ResourceArn"]
         if not self.store.find_arn(arn):
             raise validation(f'Could not find resource "{arn}".')
@@ -335,11 +319,10 @@ class ControlPlane:
 
     def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = self._check_arn(params)
-        _require(params, "Tags")
         with self.store.transaction() as store:
             current = {t["Key"]: t["Value"] for t in store.tags.get(arn, [])}
             for tag in params["Tags"]:
-                current[tag["Key"]] = tag.get("Value", "")
+                current[tag["Key"]] = tag["Value"]
             store.tags[arn] = [{"Key": k, "Value": v} for k, v in current.items()]
         return {"Tags": params["Tags"]}
 
@@ -354,7 +337,6 @@ class ControlPlane:
 
     def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
         arn = self._check_arn(params)
-        _require(params, "TagKeys")
         drop = set(params["TagKeys"])
         with self.store.transaction() as store:
             store.tags[arn] = [t for t in store.tags.get(arn, []) if t["Key"] not in drop]
@@ -365,15 +347,21 @@ class ControlPlane:
     def register_training_job(
         self, name: str, model_data_url: str, image: str | None = None, **extra: Any
     ) -> dict[str, Any]:
-        """Record a Completed training job whose artifact is ``model_data_url``."""
-        stamp = now()
+        """Record a Completed training job whose artifact is ``model_data_url``; ``extra``
+        members are added to (or replace) DescribeTrainingJob's answer. Raises
+        ``ValueError`` if the answer would not fit botocore's DescribeTrainingJob shape, so
+        a test's typo fails here rather than in the client that reads the job."""
+        stamp = self.store.now()
+        algorithm: dict[str, Any] = {"TrainingInputMode": "File"}
+        if image:
+            algorithm["TrainingImage"] = image
         record = {
             "TrainingJobName": name,
             "TrainingJobArn": self.arn("training_jobs", name),
             "ModelArtifacts": {"S3ModelArtifacts": model_data_url},
             "TrainingJobStatus": "Completed",
             "SecondaryStatus": "Completed",
-            "AlgorithmSpecification": {"TrainingImage": image or "", "TrainingInputMode": "File"},
+            "AlgorithmSpecification": algorithm,
             "RoleArn": "arn:aws:iam::123456789012:role/local",
             "StoppingCondition": {"MaxRuntimeInSeconds": 86400},
             "CreationTime": stamp,
@@ -382,12 +370,17 @@ class ControlPlane:
             "LastModifiedTime": stamp,
             **extra,
         }
+        violations = api_shapes.check(record, api_shapes.output_shape("DescribeTrainingJob"))
+        if violations:
+            raise ValueError(
+                f"register_training_job({name!r}): the job would not be a valid "
+                f"DescribeTrainingJob answer: {api_shapes.validation_message(violations)}"
+            )
         with self.store.transaction() as store:
             store.resources["training_jobs"][name] = record
         return record
 
     def describe_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
-        _require(params, "TrainingJobName")
         record = self.store.get("training_jobs", params["TrainingJobName"])
         if record is None:
             raise ApiError(400, "ResourceNotFound", "Requested resource not found.")
@@ -396,36 +389,33 @@ class ControlPlane:
     # ------------------------------------------------------------------------------ listing
 
     def _list(
-        self, kind: str, name_key: str, params: dict[str, Any]
+        self,
+        kind: str,
+        name_key: str,
+        params: dict[str, Any],
+        status_key: str = "EndpointStatus",
     ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of ``kind``'s records as a ListX request filters, sorts and pages them;
+        ``status_key`` is the field ``StatusEquals`` and ``SortBy=Status`` read."""
         records = self.store.all(kind)
+        # types and enums were checked against the operation's input shape in dispatch
         contains = params.get("NameContains")
         if contains:
             records = [r for r in records if contains.lower() in r[name_key].lower()]
         if params.get("StatusEquals"):
-            records = [r for r in records if r.get("EndpointStatus") == params["StatusEquals"]]
+            records = [r for r in records if r.get(status_key) == params["StatusEquals"]]
         for key, field, before in (
             ("CreationTimeBefore", "CreationTime", True),
             ("CreationTimeAfter", "CreationTime", False),
             ("LastModifiedTimeBefore", "LastModifiedTime", True),
             ("LastModifiedTimeAfter", "LastModifiedTime", False),
         ):
-            if params.get(key) is not None:
-                bound = float(params[key])
+            bound = api_shapes.parse_timestamp(params.get(key))
+            if bound is not None:
                 records = [r for r in records if (r[field] < bound) == before]
         sort_by = params.get("SortBy", "CreationTime")
-        sort_key = {"Name": name_key, "CreationTime": "CreationTime", "Status": "EndpointStatus"}
-        if sort_by not in sort_key:
-            raise validation(
-                f"1 validation error detected: Value '{sort_by}' at 'sortBy' failed to satisfy "
-                "constraint: Member must satisfy enum value set: [Name, CreationTime, Status]"
-            )
+        sort_key = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}
         order = params.get("SortOrder", "Descending")
-        if order not in ("Ascending", "Descending"):
-            raise validation(
-                f"1 validation error detected: Value '{order}' at 'sortOrder' failed to "
-                "satisfy constraint: Member must satisfy enum value set: [Ascending, Descending]"
-            )
         records.sort(
             key=lambda r: (r[sort_key[sort_by]], r[name_key]), reverse=order == "Descending"
         )
@@ -444,13 +434,21 @@ class ControlPlane:
 
 
 def _page_size(params: dict[str, Any], default: int) -> int:
-    size = params.get("MaxResults", default)
-    if not isinstance(size, int) or not 1 <= size <= MAX_PAGE:
-        raise validation(
-            f"1 validation error detected: Value '{size}' at 'maxResults' failed to satisfy "
-            f"constraint: Member must have value between 1 and {MAX_PAGE}"
-        )
-    return size
+    """``MaxResults`` (its range checked against the operation's shape), else AWS's default."""
+    size = params.get("MaxResults")
+    return size if isinstance(size, int) else default
+
+
+def _capture_summary(config: dict[str, Any]) -> dict[str, Any]:
+    """DescribeEndpoint's DataCaptureConfigSummary for a config's DataCaptureConfig."""
+    enabled = config.get("EnableCapture", True)
+    return {
+        "EnableCapture": enabled,
+        "CaptureStatus": "Started" if enabled else "Stopped",
+        "CurrentSamplingPercentage": config["InitialSamplingPercentage"],
+        "DestinationS3Uri": config["DestinationS3Uri"],
+        "KmsKeyId": config.get("KmsKeyId", ""),
+    }
 
 
 def _encode_token(offset: int) -> str:

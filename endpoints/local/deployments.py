@@ -19,7 +19,7 @@ from typing import Any
 from endpoints.local.artifacts import ArtifactStore
 from endpoints.local.errors import LocalHostError
 from endpoints.local.runtimes import ModelRuntime, load_runtime
-from endpoints.local.state import ResourceStore, now
+from endpoints.local.state import ResourceStore
 
 __all__ = ["EndpointManager", "LiveModel", "load_container"]
 
@@ -132,7 +132,7 @@ class EndpointManager:
                 if live is not None:
                     live.runtime.close()  # deleted or superseded while loading
                 return
-            stamp = now()
+            stamp = store.now()
             record["LastModifiedTime"] = stamp
             if failure is None and live is not None:
                 old = self._live.get(name)

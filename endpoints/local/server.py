@@ -14,6 +14,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from endpoints.local.faults import FaultSpec
 from endpoints.local.metrics import HostMetrics
 from endpoints.local.runtime_api import InvocationService
 from endpoints.local.runtimes import RUNTIME_ENV
-from endpoints.local.state import ResourceStore
+from endpoints.local.state import ResourceStore, now
 
 __all__ = ["LocalEndpointHost"]
 
@@ -56,6 +57,7 @@ class LocalEndpointHost:
         describe_wait_s: float = 2.0,
         inference_workers: int = 8,
         container_endpoint: str | None = None,
+        clock: Callable[[], float] | None = None,
         start: bool = True,
     ) -> None:
         self.region = region
@@ -68,7 +70,8 @@ class LocalEndpointHost:
         else:
             self._tmp_cache = tempfile.mkdtemp(prefix="endpoints-local-cache-")
             cache_dir = Path(self._tmp_cache)
-        self.store = ResourceStore(self.state_dir)
+        # clock: epoch seconds for CreationTime/LastModifiedTime (tests pass a ticking one)
+        self.store = ResourceStore(self.state_dir, clock=clock or now)
         self.artifacts = ArtifactStore(
             cache_dir, Path(s3_root) if s3_root is not None else None, s3_endpoint_url, region
         )

@@ -3,7 +3,10 @@ and their persistence to ``<state_dir>/state.json``.
 
 Records are plain JSON-able dicts in the shape DescribeX returns them (timestamps as epoch
 seconds), so persistence is one ``json.dump`` and Describe is a copy. Every mutation goes
-through :meth:`ResourceStore.transaction`, which holds the lock and saves on exit.
+through :meth:`ResourceStore.transaction`, which holds the lock, saves on success and
+undoes everything on an exception, so a request that fails half-way leaves nothing behind.
+Timestamps come from the store's ``clock``, which tests replace to get distinct, known
+times without sleeping.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,16 @@ def now() -> float:
     return round(time.time(), 3)
 
 
+# Placeholders earlier versions stored although nobody set them; botocore's shapes refuse
+# them (an empty VpcConfig lacks its required members), and so does every client that
+# validates answers, such as sagemaker-core's resource classes.
+_LEGACY_EMPTY = {
+    "models": ("VpcConfig", "Containers", "ExecutionRoleArn"),
+    "endpoint_configs": ("DataCaptureConfig",),
+    "endpoints": ("DataCaptureConfig",),
+}
+
+
 def arn_for(kind: str, name: str, region: str) -> str:
     """AWS's ARN for a SageMaker resource; AWS lowercases the name in ARNs."""
     return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:{_ARN_KIND[kind]}/{name.lower()}"
@@ -47,8 +60,9 @@ def arn_for(kind: str, name: str, region: str) -> str:
 class ResourceStore:
     """Resources by kind and name, plus tags by ARN; optionally saved to ``state_dir``."""
 
-    def __init__(self, state_dir: Path | None = None) -> None:
+    def __init__(self, state_dir: Path | None = None, clock: Callable[[], float] = now) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else None
+        self.clock = clock
         self._lock = threading.RLock()
         self.resources: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self.tags: dict[str, list[dict[str, str]]] = {}
@@ -67,6 +81,10 @@ class ResourceStore:
         data = json.loads(path.read_text())
         for kind in KINDS:
             self.resources[kind] = data.get(kind, {})
+            for record in self.resources[kind].values():
+                for key in _LEGACY_EMPTY.get(kind, ()):
+                    if record.get(key) in ({}, [], ""):
+                        del record[key]
         self.tags = data.get("tags", {})
         logger.info("loaded state from %s", path)
 
@@ -79,11 +97,22 @@ class ResourceStore:
         tmp.write_text(json.dumps({**self.resources, "tags": self.tags}, indent=1))
         os.replace(tmp, path)  # atomic: a crash never leaves half a file
 
+    def now(self) -> float:
+        """The time to stamp on a record (``CreationTime``, ``LastModifiedTime``)."""
+        return self.clock()
+
     @contextmanager
     def transaction(self) -> Iterator[ResourceStore]:
-        """Hold the lock for a read-modify-write, then persist."""
+        """Hold the lock for a read-modify-write, then persist; on an exception, restore
+        what was there before and re-raise (the control plane is not a hot path: a copy
+        per transaction is cheap next to an HTTP round trip)."""
         with self._lock:
-            yield self
+            resources, tags = copy.deepcopy(self.resources), copy.deepcopy(self.tags)
+            try:
+                yield self
+            except BaseException:
+                self.resources, self.tags = resources, tags
+                raise
             self._save()
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
