@@ -43,6 +43,7 @@ _BUILTIN_MODULES = (
     "serde.json",
     "serde.jsonlines",
     "serde.named_csv",
+    "serde.kserve_v2",
 )
 
 #: Public class name → module, imported on first use.
