@@ -2,36 +2,44 @@
 
 ::
 
-    EndpointsError
-    ├── ConfigurationError (ValueError)       bad arguments, output/input column clash
-    ├── InvocationError                       one request to an endpoint failed
-    │   ├── RetryableError                    worth trying again
-    │   │   ├── ThrottledError                429, 503, ThrottlingException, ModelNotReady
-    │   │   ├── ServerError                   other 5xx
-    │   │   └── TransportError                timeout, dropped or refused connection
-    │   └── RejectedError                     4xx: the request itself is bad; not retried
-    │       └── ModelError                    the model raised (SageMaker's 424)
-    ├── RetriesExhaustedError                 a retryable failure that kept coming back
-    ├── ResultCountMismatchError              a response with more or fewer results than rows
-    ├── HostingError                          creating models / endpoints
-    │   └── EndpointCreationError             the endpoint went Failed or never InService
-    ├── CleanupError                          deletions that failed, after trying them all
-    └── TrainingNotSupportedError             a sagemaker_pyspark estimator: this library
-        (NotImplementedError)                 scores, the SageMaker SDK trains
+    serde.errors.EndpointSerdeError           the root of everything endpoint-serde raises
+    └── EndpointsError
+        ├── ConfigurationError (ValueError)       bad arguments, output/input column clash
+        ├── InvocationError                       one request to an endpoint failed
+        │   ├── RetryableError                    worth trying again
+        │   │   ├── ThrottledError                429, 503, ThrottlingException, ModelNotReady
+        │   │   ├── ServerError                   other 5xx
+        │   │   └── TransportError                timeout, dropped or refused connection
+        │   └── RejectedError                     4xx: the request itself is bad; not retried
+        │       ├── ModelError                    the model raised (SageMaker's 424)
+        │       └── EndpointAccessError           no such endpoint, or no right to call it
+        ├── RetriesExhaustedError                 a retryable failure that kept coming back
+        ├── ResultCountMismatchError              a response with more or fewer results than rows
+        ├── HostingError                          creating models / endpoints
+        │   └── EndpointCreationError             the endpoint went Failed or never InService
+        ├── CleanupError                          deletions that failed, after trying them all
+        └── TrainingNotSupportedError             a sagemaker_pyspark estimator: this library
+            (NotImplementedError)                 scores, the SageMaker SDK trains
 
 Backend errors (botocore's ``ClientError``, urllib3's exceptions) are translated at the
-endpoint client boundary into these, so the engine's retry and bisection logic sees one
-vocabulary whatever the endpoint kind.
+endpoint client boundary, by :mod:`endpoints.failures`, into these, so retries
+(:func:`endpoints.retry.call_with_retries`) and bisection see one vocabulary whatever the
+endpoint kind. Every error carries ``kind`` (class-level, the error column's ``kind``),
+``attempts`` and ``status`` as plain fields.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from serde.errors import EndpointSerdeError
+
 __all__ = [
     "CleanupError",
     "ConfigurationError",
+    "EndpointAccessError",
     "EndpointCreationError",
+    "EndpointSerdeError",
     "EndpointsError",
     "HostingError",
     "InvocationError",
@@ -47,12 +55,18 @@ __all__ = [
 ]
 
 
-class EndpointsError(Exception):
+class EndpointsError(EndpointSerdeError):
     """Root of every error this package raises."""
+
+    #: the HTTP status of the answer behind this error, when there was one
+    status: int | None = None
 
 
 class ConfigurationError(EndpointsError, ValueError):
     """Arguments or schemas that cannot work; raised before any request is sent."""
+
+    kind = "configuration"
+    attempts = 0
 
 
 class InvocationError(EndpointsError):
@@ -73,13 +87,24 @@ class InvocationError(EndpointsError):
         status: int | None = None,
         code: str | None = None,
         retry_after: float | None = None,
+        attempts: int = 1,
     ) -> None:
         self.endpoint = endpoint
         self.status = status
         self.code = code
         self.retry_after = retry_after
         self.detail = message
+        self.attempts = attempts
         super().__init__(self._render())
+
+    def same_failure(self, other: BaseException) -> bool:
+        """Whether ``other`` is this failure again (same class, status, code and message):
+        two halves of a body refused alike were refused for something no row holds."""
+        return (
+            type(other) is type(self)
+            and isinstance(other, InvocationError)
+            and (other.status, other.code, other.detail) == (self.status, self.code, self.detail)
+        )
 
     def _render(self) -> str:
         head = []
@@ -134,10 +159,19 @@ class ModelError(RejectedError):
     kind = "model"
 
 
+class EndpointAccessError(RejectedError):
+    """The endpoint cannot be called as addressed — it does not exist, or these credentials
+    may not call it. No row causes this, so a body refused with it is never bisected."""
+
+    kind = "endpoint_access"
+
+
 class RetriesExhaustedError(EndpointsError):
     """Gave up: ``last_error`` is the final failure, ``attempts`` how many were made."""
 
     def __init__(self, last_error: InvocationError, attempts: int, reason: str) -> None:
+        self.kind = f"retries_exhausted:{last_error.kind}"
+        self.status = last_error.status
         self.last_error = last_error
         self.attempts = attempts
         self.reason = reason
@@ -153,6 +187,8 @@ class ResultCountMismatchError(EndpointsError):
     Never papered over: shifting results onto the wrong rows is the failure this library
     exists to prevent.
     """
+
+    kind = "count_mismatch"
 
     def __init__(
         self, *, endpoint: str, partition: int | None, batch: int, sent: int, received: int
@@ -184,6 +220,8 @@ def _rebuild_mismatch(endpoint, partition, batch, sent, received):
 class HostingError(EndpointsError):
     """Creating or describing SageMaker hosting resources failed."""
 
+    kind = "hosting"
+
 
 class EndpointCreationError(HostingError):
     """The endpoint did not reach InService. ``created`` lists what exists and needs
@@ -196,6 +234,8 @@ class EndpointCreationError(HostingError):
 
 class CleanupError(EndpointsError):
     """Some deletions failed; ``report`` says which, after every one was tried."""
+
+    kind = "cleanup"
 
     def __init__(self, message: str, report: Any = None) -> None:
         self.report = report

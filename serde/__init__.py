@@ -18,6 +18,7 @@ from serde.batch_serde import (
 )
 from serde.batching import RequestBatchIterator, RequestBody, RowFailure
 from serde.errors import (
+    EndpointSerdeError,
     ResponseParseError,
     RowSerializationError,
     RowTooLargeError,
@@ -44,6 +45,8 @@ _BUILTIN_MODULES = (
     "serde.jsonlines",
     "serde.named_csv",
     "serde.kserve_v2",
+    # the SageMaker SDK adapters: registered here, the SDK itself imported only when used
+    "serde.sagemaker_sdk",
 )
 
 #: Public class name → module, imported on first use.
@@ -73,6 +76,7 @@ __all__ = sorted(
         "ColumnsDeserializer",
         "FeatureMatrixSerializer",
         "RecordBatchSerializer",
+        "EndpointSerdeError",
         "RequestBatchIterator",
         "RequestBody",
         "RequestRowSerializer",

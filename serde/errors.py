@@ -2,14 +2,21 @@
 
 Every error here derives from :class:`SerdeError`; the ones a user's input can cause also
 derive from :class:`ValueError`, so ``except ValueError`` keeps working for code that does
-not know this package::
+not know this package. :class:`EndpointSerdeError` is the root of everything the library
+raises, here and in ``endpoints`` (whose ``EndpointsError`` derives from it), so one
+``except`` catches any of it::
 
-    SerdeError
-    ├── SchemaValidationError (ValueError)    the DataFrame schema cannot feed this serializer
-    ├── RowSerializationError (ValueError)    one row cannot be written in this format
-    │   └── RowTooLargeError                  one row alone is bigger than a request may be
-    ├── ResponseParseError (ValueError)       an endpoint's answer cannot be read
-    └── UnknownSerDeError (KeyError)          a registry name nobody registered
+    EndpointSerdeError                        any error of endpoint-serde
+    ├── SerdeError                            this package's errors
+    │   ├── SchemaValidationError (ValueError)    the DataFrame cannot feed this serializer
+    │   ├── RowSerializationError (ValueError)    one row cannot be written in this format
+    │   │   └── RowTooLargeError                  one row alone is bigger than a request
+    │   ├── ResponseParseError (ValueError)       an endpoint's answer cannot be read
+    │   └── UnknownSerDeError (KeyError)          a registry name nobody registered
+    └── endpoints.errors.EndpointsError       the endpoints package's errors
+
+Each error class names its ``kind`` (the value of the error column's ``kind`` field) and
+each instance its ``attempts`` (requests made for the rows it failed), as plain fields.
 
 Messages say what was expected, what came, and what to do, because they surface in Spark
 task failures far from the code that caused them.
@@ -18,6 +25,7 @@ task failures far from the code that caused them.
 from __future__ import annotations
 
 __all__ = [
+    "EndpointSerdeError",
     "ResponseParseError",
     "RowSerializationError",
     "RowTooLargeError",
@@ -30,7 +38,19 @@ __all__ = [
 QUOTED_BODY_BYTES = 200
 
 
-class SerdeError(Exception):
+class EndpointSerdeError(Exception):
+    """Root of every error endpoint-serde raises (``serde`` and ``endpoints`` alike).
+
+    It lives here, in the lower package, because ``serde`` never imports ``endpoints``.
+    """
+
+    #: what failed, as the error column's ``kind`` field names it
+    kind: str = "error"
+    #: requests made for the rows this error failed (0 when none was sent)
+    attempts: int = 1
+
+
+class SerdeError(EndpointSerdeError):
     """Root of every error this package raises."""
 
 
@@ -53,6 +73,9 @@ class RowSerializationError(SerdeError, ValueError):
     ``row_index`` is the row's position in the batch being serialized; the engine turns it
     into a position in the partition before reporting it.
     """
+
+    kind = "serialization"
+    attempts = 0  # never sent
 
     def __init__(self, message: str, row_index: int | None = None, column: str | None = None):
         self.row_index = row_index
@@ -102,6 +125,8 @@ class RowTooLargeError(RowSerializationError):
 
 class ResponseParseError(SerdeError, ValueError):
     """An endpoint response the deserializer cannot read; quotes the start of the body."""
+
+    kind = "parse"
 
     def __init__(self, reason: str, body: bytes | None = None, accepts: str | None = None):
         self.reason = reason

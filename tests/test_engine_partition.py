@@ -99,6 +99,35 @@ def test_bisection_isolates_the_row_the_endpoint_rejects():
     assert metrics.requests == 13
 
 
+def test_an_endpoint_that_is_gone_is_never_bisected_one_error_per_body():
+    def deleted(request):  # what InvokeEndpoint answers once the endpoint is deleted
+        return MockResponse(
+            400, b"Endpoint ep of account 123456789012 not found.", code="ValidationError"
+        )
+
+    recorder = Recorder(deleted)
+    rows, metrics = score(
+        recorder, feature_batches(2000, 500), on_error="column", max_batch_records=100
+    )
+    assert len(rows) == 2000 and all(r["prediction"] is None for r in rows)
+    assert {r["error"]["kind"] for r in rows} == {"endpoint_access"}
+    assert (metrics.requests, metrics.bisections) == (20, 0)  # one request per body
+    assert sorted(len(r) for r in recorder.requests) == [100] * 20
+
+
+def test_halves_refused_alike_end_bisection_nobody_s_row_is_to_blame():
+    def refuses_everything(request):
+        return MockResponse(400, b"unsupported request format", code="ValidationError")
+
+    recorder = Recorder(refuses_everything)
+    rows, metrics = score(recorder, feature_batches(64, 64), on_error="column")
+    assert {r["error"]["kind"] for r in rows} == {"rejected"}
+    assert {r["error"]["attempts"] for r in rows} == {2}  # the two halves that agreed
+    # the body, then its two halves, which failed alike: no deeper split
+    assert (metrics.requests, metrics.bisections) == (3, 1)
+    assert sorted(map(len, recorder.requests)) == [32, 32, 64]
+
+
 def test_a_rejected_body_fails_the_task_by_default_naming_its_rows():
     def rejects_all(request):
         return MockResponse(400, b"no", code="ValidationError")

@@ -1,4 +1,5 @@
-"""endpoints.clients.transport: failed answers → error classes, Retry-After, Secret, base."""
+"""endpoints.failures and endpoints.clients.transport: failed answers → error classes,
+Retry-After, Secret, the Endpoint base."""
 
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ from collections.abc import Hashable
 import pytest
 
 from endpoints.clients.specs import endpoint_from_spec
-from endpoints.clients.transport import (
-    Endpoint,
-    Secret,
-    error_for_response,
-    parse_retry_after,
-)
+from endpoints.clients.transport import Endpoint, Secret
 from endpoints.errors import (
+    EndpointAccessError,
     InvocationError,
     ModelError,
     RejectedError,
@@ -23,6 +20,7 @@ from endpoints.errors import (
     ServerError,
     ThrottledError,
 )
+from endpoints.failures import error_for_response, from_backend_error, parse_retry_after
 from endpoints.retry import RetryPolicy
 
 
@@ -43,8 +41,13 @@ from endpoints.retry import RetryPolicy
         (424, None, ModelError),
         (400, "ModelError", ModelError),
         (400, "ValidationError", RejectedError),
-        (413, None, RejectedError),
-        (404, "ValidationError", RejectedError),
+        (413, None, RejectedError),  # a smaller body may pass: bisection can help
+        (404, "ValidationError", EndpointAccessError),
+        (404, None, EndpointAccessError),  # no such route on a plain HTTP server
+        (401, None, EndpointAccessError),
+        (403, "AccessDeniedException", EndpointAccessError),
+        (400, "UnrecognizedClientException", EndpointAccessError),
+        (400, "ExpiredTokenException", EndpointAccessError),
     ],
 )
 def test_error_for_response_classification(status, code, expected):
@@ -67,6 +70,58 @@ def test_error_for_response_classification(status, code, expected):
     assert type(copy) is expected
     assert str(copy) == str(error)
     assert copy.retry_after == error.retry_after
+
+
+def test_a_missing_sagemaker_endpoint_is_an_access_error_not_a_bad_body():
+    # what InvokeEndpoint answers for an endpoint that does not exist (or was deleted)
+    gone = error_for_response(
+        endpoint="sagemaker:ep",
+        status=400,
+        code="ValidationError",
+        message="Endpoint ep of account 123456789012 not found.",
+    )
+    assert type(gone) is EndpointAccessError
+    assert gone.kind == "endpoint_access"
+    other = error_for_response(
+        endpoint="sagemaker:ep", status=400, code="ValidationError", message="bad CSV in row 3"
+    )
+    assert type(other) is RejectedError
+
+
+def test_botocore_failures_are_translated_once_with_their_details():
+    from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+    throttle = ClientError(
+        {
+            "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"},
+            "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {"retry-after": "2"}},
+        },
+        "InvokeEndpoint",
+    )
+    error = from_backend_error(throttle, "sagemaker:ep")
+    assert (type(error), error.status, error.code, error.detail, error.retry_after) == (
+        ThrottledError,
+        400,
+        "ThrottlingException",
+        "Rate exceeded",
+        2.0,
+    )
+    model = ClientError(
+        {
+            "Error": {"Code": "ModelError", "Message": "Received client error (400)"},
+            "OriginalMessage": "cannot parse row",
+            "ResponseMetadata": {"HTTPStatusCode": 424},
+        },
+        "InvokeEndpoint",
+    )
+    assert from_backend_error(model).detail == (
+        "Received client error (400) (model said: cannot parse row)"
+    )
+    refused = from_backend_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"))
+    assert (refused.kind, refused.maybe_processed) == ("transport", False)
+    dropped = from_backend_error(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"))
+    assert (dropped.kind, dropped.maybe_processed) == ("transport", True)
+    assert from_backend_error(KeyError("a bug, not a failure of the service")) is None
 
 
 def test_retry_after_is_kept_on_retryable_errors_only():

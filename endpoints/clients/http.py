@@ -7,8 +7,9 @@ from collections.abc import Hashable, Mapping
 from typing import Any
 
 from endpoints.clients.client_cache import client_cache
-from endpoints.clients.transport import Endpoint, Secret, error_for_response, parse_retry_after
+from endpoints.clients.transport import Endpoint, Secret
 from endpoints.errors import TransportError
+from endpoints.failures import error_for_response, parse_retry_after
 
 __all__ = ["HttpEndpoint"]
 

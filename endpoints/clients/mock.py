@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from endpoints.clients.transport import Endpoint, error_for_response
+from endpoints.clients.transport import Endpoint
+from endpoints.failures import error_for_response
 
 __all__ = ["MockEndpoint", "MockRequest", "MockResponse"]
 

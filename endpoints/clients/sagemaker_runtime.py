@@ -6,12 +6,10 @@ from collections.abc import Hashable
 from typing import Any
 
 from endpoints.clients.client_cache import client_cache
-from endpoints.clients.transport import Endpoint, Secret, error_for_response, parse_retry_after
-from endpoints.errors import TransportError
+from endpoints.clients.transport import Endpoint, Secret
+from endpoints.failures import from_backend_error
 
 __all__ = ["SageMakerEndpoint"]
-
-_MAX_MESSAGE = 500
 
 
 class SageMakerEndpoint(Endpoint):
@@ -109,8 +107,6 @@ class SageMakerEndpoint(Endpoint):
         return client_cache.get(self.client_key(), self._build_client)
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
-        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
         kwargs: dict[str, Any] = {
             "EndpointName": self.endpoint_name,
             "Body": body,
@@ -128,14 +124,11 @@ class SageMakerEndpoint(Endpoint):
         try:
             response = self.client.invoke_endpoint(**kwargs)
             return response["Body"].read()
-        except ClientError as exc:
-            raise _translate_client_error(self.name, exc) from exc
-        except ConnectionError as exc:  # connect timeouts, refused: the request never left
-            raise TransportError(
-                f"could not connect: {exc}", endpoint=self.name, maybe_processed=False
-            ) from exc
-        except HTTPClientError as exc:  # read timeouts, dropped connections
-            raise TransportError(f"no response: {exc}", endpoint=self.name) from exc
+        except Exception as exc:
+            error = from_backend_error(exc, self.name)
+            if error is None:
+                raise
+            raise error from exc
 
     def to_spec(self) -> dict[str, Any]:
         options = {
@@ -160,21 +153,3 @@ class SageMakerEndpoint(Endpoint):
         )
         creds = ", credentials='**********'" if any(self._credentials) else ""
         return f"SageMakerEndpoint({self.endpoint_name!r}{extra}{creds})"
-
-
-def _translate_client_error(endpoint: str, exc: Any):
-    response = getattr(exc, "response", {}) or {}
-    error = response.get("Error", {})
-    meta = response.get("ResponseMetadata", {})
-    headers = meta.get("HTTPHeaders", {}) or {}
-    message = str(error.get("Message") or exc)[:_MAX_MESSAGE]
-    original = response.get("OriginalMessage")
-    if original:
-        message += f" (model said: {str(original)[:_MAX_MESSAGE]})"
-    return error_for_response(
-        endpoint=endpoint,
-        status=int(meta.get("HTTPStatusCode") or 0),
-        code=error.get("Code"),
-        message=message,
-        retry_after=parse_retry_after(headers.get("retry-after")),
-    )

@@ -9,7 +9,6 @@ no credentials from the driver.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from typing import Any
@@ -84,56 +83,3 @@ class Endpoint(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-#: Error codes that mean "slow down", whatever status they come with (SageMaker's
-#: ThrottlingException arrives as HTTP 400, ModelNotReadyException as 429).
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "ModelNotReadyException",
-        "RequestLimitExceeded",
-        "ServiceUnavailable",
-        "SlowDown",
-    }
-)
-THROTTLING_STATUSES = frozenset({429, 503})
-MODEL_ERROR_CODES = frozenset({"ModelError", "ModelStreamError"})
-
-
-def error_for_response(
-    *,
-    endpoint: str,
-    status: int,
-    code: str | None,
-    message: str,
-    retry_after: float | None = None,
-):
-    """The :mod:`endpoints.errors` exception for a failed HTTP answer.
-
-    Classified by error code first, status second, as botocore does: the code is what
-    tells a throttle (retry, slow down) from a bad request (do not retry, bisect).
-    """
-    from endpoints.errors import ModelError, RejectedError, ServerError, ThrottledError
-
-    kwargs = {"endpoint": endpoint, "status": status, "code": code}
-    if (code in THROTTLING_CODES) or status in THROTTLING_STATUSES:
-        return ThrottledError(message, retry_after=retry_after, **kwargs)
-    if code in MODEL_ERROR_CODES or status == 424:
-        return ModelError(message, **kwargs)
-    if status >= 500:
-        return ServerError(message, retry_after=retry_after, **kwargs)
-    return RejectedError(message, **kwargs)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds form; dates are ignored)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError
 
 from endpoints.errors import CleanupError
-from endpoints.lifecycle.hosting import ControlPlaneCalls, error_code, error_message, is_not_found
+from endpoints.failures import error_code, error_message, is_not_found
+from endpoints.lifecycle.hosting import ControlPlaneCalls, ControlPlaneError
 from endpoints.lifecycle.resources import CreatedResources, ResourceKind, ResourceRef
 from endpoints.retry import RetryPolicy
 
@@ -120,6 +121,8 @@ class SageMakerResourceCleanup:
             (it stays ``Deleting`` for a while on AWS; waiting means its name is free and
             billing has stopped when this returns).
         max_attempts: attempts per call when throttled.
+        retry_policy: the whole :class:`RetryPolicy` instead (it overrides ``max_attempts``
+            and the backoff arguments).
         deletion_timeout_s: how long to wait for an endpoint to disappear.
         sleep: how to wait between retries and polls.
 
@@ -144,6 +147,7 @@ class SageMakerResourceCleanup:
         deletion_timeout_s: float = 900.0,
         backoff_base_s: float = 0.2,
         backoff_max_s: float = 10.0,
+        retry_policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.client = sagemaker_client
@@ -151,7 +155,8 @@ class SageMakerResourceCleanup:
         self.deletion_timeout_s = deletion_timeout_s
         self._sleep = sleep
         self.calls = ControlPlaneCalls(
-            RetryPolicy(
+            retry_policy
+            or RetryPolicy(
                 max_attempts=max_attempts,
                 backoff_base_s=backoff_base_s,
                 backoff_max_s=backoff_max_s,
@@ -209,7 +214,7 @@ class SageMakerResourceCleanup:
         method_name, key = self._DELETE_CALLS[ref.kind]
         try:
             self.calls.call(getattr(self.client, method_name), **{key: ref.name})
-        except ClientError as exc:
+        except ControlPlaneError as exc:
             if is_not_found(exc):
                 log.info("%s is already gone", ref)
                 return ResourceOutcome(ref, Outcome.ALREADY_GONE)
@@ -240,7 +245,7 @@ class SageMakerResourceCleanup:
                 status = self.calls.call(
                     self.client.describe_endpoint, EndpointName=endpoint_name
                 ).get("EndpointStatus")
-            except ClientError as exc:
+            except ControlPlaneError as exc:
                 if is_not_found(exc):
                     return None
                 return f"DeleteEndpoint was accepted, but {error_code(exc)}: {error_message(exc)}"

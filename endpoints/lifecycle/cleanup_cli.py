@@ -30,8 +30,9 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from endpoints.errors import CleanupError
+from endpoints.failures import error_code, error_message
 from endpoints.lifecycle.cleanup import CleanupReport, Outcome, SageMakerResourceCleanup
-from endpoints.lifecycle.hosting import ControlPlaneCalls, error_code, error_message
+from endpoints.lifecycle.hosting import ControlPlaneCalls, ControlPlaneError
 from endpoints.lifecycle.resources import CreatedResources, ResourceKind, ResourceRef
 
 __all__ = ["Candidate", "Selection", "main", "parse_age", "parse_tag", "select"]
@@ -225,7 +226,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     calls = ControlPlaneCalls()
     try:
         chosen = select(client, selection, calls=calls)
-    except (ClientError, BotoCoreError) as exc:
+    except (*ControlPlaneError, ClientError, BotoCoreError) as exc:
         print(f"endpoints-cleanup: could not list resources: {_describe(exc)}", file=sys.stderr)
         return 1
 

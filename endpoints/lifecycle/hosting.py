@@ -14,23 +14,27 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
-
-from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
-from botocore.exceptions import ReadTimeoutError as BotoReadTimeoutError
 
 from endpoints.errors import (
     EndpointCreationError,
     HostingError,
     InvocationError,
     RetriesExhaustedError,
-    ThrottledError,
     TransportError,
 )
+from endpoints.failures import (
+    THROTTLING_CODES,
+    error_code,
+    error_message,
+    from_backend_error,
+    is_not_found,
+)
 from endpoints.lifecycle.naming import NamePolicy, ResourceNames
-from endpoints.lifecycle.resources import RUN_ID_TAG, CreatedResources
-from endpoints.retry import RetryPolicy
+from endpoints.lifecycle.resources import RUN_ID_TAG, CreatedResources, ResourceKind
+from endpoints.retry import RetryPolicy, RetryState, call_with_retries
 
 __all__ = [
     "THROTTLING_CODES",
@@ -42,56 +46,27 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Error codes AWS services use for "slow down"; SageMaker sends ThrottlingException.
-THROTTLING_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "SlowDown",
-    }
-)
-_NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
-_TRANSPORT_ERRORS = (EndpointConnectionError, ConnectionClosedError, BotoReadTimeoutError)
 #: SageMaker allows 50 tags per resource.
 MAX_TAGS = 50
-
-
-def error_code(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def error_message(exc: BaseException) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
-    return str(exc)
-
-
-def is_not_found(exc: BaseException) -> bool:
-    """SageMaker says "gone" as ``ValidationException: Could not find ...`` for hosting
-    resources and ``ResourceNotFound`` elsewhere; both mean the resource does not exist."""
-    code = error_code(exc)
-    if code in _NOT_FOUND_CODES:
-        return True
-    return code == "ValidationException" and "could not find" in error_message(exc).lower()
+#: What a control-plane call may raise once retries are over.
+ControlPlaneError = (InvocationError, RetriesExhaustedError)
 
 
 class ControlPlaneCalls:
     """Calls a boto3 client method, retrying throttling and dropped connections.
 
     boto3 retries a few times on its own; a deployment or cleanup running beside a busy
-    account needs more patience than that, and one visible count of it.
+    account needs more patience than that, and one visible count of it. Failures come out
+    as :mod:`endpoints.errors` (the botocore exception chained), like every other failure
+    of the library.
 
     Args:
         policy: attempts and backoff (the package-wide :class:`RetryPolicy`).
         sleep: how to wait (tests pass a recorder).
     """
+
+    #: Sequential calls wait longer between attempts than the engine's requests.
+    DEFAULT_POLICY = RetryPolicy(max_attempts=8, backoff_base_s=0.2, backoff_max_s=10.0)
 
     def __init__(
         self,
@@ -100,7 +75,7 @@ class ControlPlaneCalls:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.policy = policy or RetryPolicy(max_attempts=8, backoff_base_s=0.2, backoff_max_s=10.0)
+        self.policy = policy or self.DEFAULT_POLICY
         self._sleep = sleep
         self._clock = clock
         self.retries = 0
@@ -108,49 +83,41 @@ class ControlPlaneCalls:
         self.last_attempts = 0
 
     def call(self, method: Callable[..., Any], *, idempotent: bool = True, **kwargs: Any) -> Any:
-        """``method(**kwargs)``; raises the last ``ClientError`` (or transport error) when
-        it is not retryable or the policy gives up.
+        """``method(**kwargs)``; raises an :class:`InvocationError` (not retryable) or a
+        :class:`RetriesExhaustedError` when the policy gives up.
 
         A dropped connection is retried only for ``idempotent`` calls: a Create call may
         have succeeded before the connection broke, and repeating it would then fail with
         "already exists" and hide that the resource was made."""
-        state = self.policy.new_state(self._clock)
-        while True:
-            state.begin_attempt()
-            self.last_attempts = state.attempts
-            try:
-                return method(**kwargs)
-            except (ClientError, *_TRANSPORT_ERRORS) as exc:
-                translated = _as_retryable(exc)
-                if translated is None or (
-                    isinstance(translated, TransportError) and not idempotent
-                ):
-                    raise
-                try:
-                    delay = state.next_delay(translated)
-                except RetriesExhaustedError:
-                    raise exc from None
-                name = getattr(method, "__name__", "call")
-                log.info(
-                    "%s: %s, retrying in %.2fs (attempt %d of %d)",
-                    name,
-                    translated.code or translated.kind,
-                    delay,
-                    state.attempts,
-                    self.policy.max_attempts,
-                )
-                self.retries += 1
-                self._sleep(delay)
+        policy = self.policy
+        if not idempotent and policy.retry_transport_errors:
+            policy = replace(policy, retry_transport_errors=False)
+        name = getattr(method, "__name__", "call")
+        self.last_attempts = 0
 
+        def attempt() -> Any:
+            self.last_attempts += 1
+            return method(**kwargs)
 
-def _as_retryable(exc: BaseException) -> InvocationError | None:
-    if isinstance(exc, _TRANSPORT_ERRORS):
-        return TransportError(str(exc))
-    code = error_code(exc)
-    if code in THROTTLING_CODES:
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")  # type: ignore[attr-defined]
-        return ThrottledError(error_message(exc), status=status, code=code)
-    return None
+        def on_retry(error: InvocationError, delay: float, state: RetryState) -> None:
+            log.info(
+                "%s: %s, retrying in %.2fs (attempt %d of %d)",
+                name,
+                error.code or error.kind,
+                delay,
+                state.attempts,
+                policy.max_attempts,
+            )
+            self.retries += 1
+
+        return call_with_retries(
+            attempt,
+            policy,
+            sleep=self._sleep,
+            clock=self._clock,
+            translate=from_backend_error,
+            on_retry=on_retry,
+        )
 
 
 class EndpointDeployer:
@@ -246,6 +213,7 @@ class EndpointDeployer:
         )
         created.model_name = names.model_name
         log.info("created model %s (%s)", names.model_name, model_data_url)
+        self._record_identity(created, ResourceKind.MODEL)
 
         self._create(
             created,
@@ -265,6 +233,7 @@ class EndpointDeployer:
         )
         created.endpoint_config_name = names.endpoint_config_name
         log.info("created endpoint config %s", names.endpoint_config_name)
+        self._record_identity(created, ResourceKind.ENDPOINT_CONFIG)
 
         self._create(
             created,
@@ -286,6 +255,8 @@ class EndpointDeployer:
         pause = self.FIRST_POLL_S
         while True:
             description = self._describe(endpoint_name, created)
+            if endpoint_name == created.endpoint_name:
+                created.record_identity(ResourceKind.ENDPOINT, description)
             status = description.get("EndpointStatus", "<none>")
             waited = self._clock() - started
             log.info(
@@ -320,7 +291,7 @@ class EndpointDeployer:
             job = self.calls.call(
                 self.client.describe_training_job, TrainingJobName=training_job_name
             )
-        except ClientError as exc:
+        except ControlPlaneError as exc:
             if is_not_found(exc):
                 raise HostingError(
                     f"training job {training_job_name!r}: expected an existing job, got "
@@ -355,27 +326,48 @@ class EndpointDeployer:
     ) -> None:
         try:
             self.calls.call(method, idempotent=False, **kwargs)
-        except ClientError as exc:
-            raise EndpointCreationError(
-                f"{action} failed: {error_code(exc)}: {error_message(exc)}. "
-                f"{_cleanup_hint(created)}",
-                created,
-            ) from exc
-        except _TRANSPORT_ERRORS as exc:
+        except TransportError as exc:
             raise EndpointCreationError(
                 f"{action} failed: the connection broke ({exc}), so SageMaker may or may not "
                 f"have created {_created_name(kwargs)!r}; check for it. "
                 f"{_cleanup_hint(created)}",
                 created,
             ) from exc
+        except ControlPlaneError as exc:
+            raise EndpointCreationError(
+                f"{action} failed: {error_code(exc)}: {error_message(exc)}. "
+                f"{_cleanup_hint(created)}",
+                created,
+            ) from exc
+
+    def _record_identity(self, created: CreatedResources, kind: ResourceKind) -> None:
+        """Keeps the new resource's ARN and creation time in ``created``, so that a replay
+        of its manifest can tell it from one created later under the same name (the
+        endpoint's come from the DescribeEndpoint calls that wait for InService).
+        Bookkeeping only: a failure is logged, never raised."""
+        calls, name = kind.calls, created.name_of(kind)
+        try:
+            description = self.calls.call(
+                getattr(self.client, calls.describe_method), **{calls.name_key: name}
+            )
+        except Exception as exc:  # whatever the client raised, the resource exists
+            log.warning(
+                "could not describe %s %r after creating it (%s); cleaning it up from a "
+                "manifest will need --force-unverified",
+                kind.value,
+                name,
+                exc,
+            )
+            return
+        created.record_identity(kind, description)
 
     def _describe(self, endpoint_name: str, created: CreatedResources) -> dict[str, Any]:
         try:
             return self.calls.call(self.client.describe_endpoint, EndpointName=endpoint_name)
-        except (ClientError, *_TRANSPORT_ERRORS) as exc:
+        except ControlPlaneError as exc:
             raise EndpointCreationError(
                 f"DescribeEndpoint {endpoint_name!r} failed while waiting for InService: "
-                f"{error_code(exc) or type(exc).__name__}: {error_message(exc)}. "
+                f"{error_code(exc) or exc.kind}: {error_message(exc)}. "
                 f"{_cleanup_hint(created)}",
                 created,
             ) from exc

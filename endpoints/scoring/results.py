@@ -17,15 +17,12 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 from endpoints.errors import (
     ConfigurationError,
     EndpointsError,
-    InvocationError,
     ResultCountMismatchError,
-    RetriesExhaustedError,
 )
 from endpoints.scoring.options import EngineOptions
 from endpoints.scoring.sending import Piece
 from serde.arrow_types import to_arrow_type
 from serde.base import ResponseRowDeserializer
-from serde.errors import ResponseParseError, RowSerializationError
 
 __all__ = [
     "ERROR_COLUMN_TYPE",
@@ -128,26 +125,6 @@ class ResultAssembler:
         return pa.StructArray.from_arrays(columns, fields=list(self.result_type))
 
 
-def _error_kind(error: Exception) -> str:
-    if isinstance(error, RowSerializationError):
-        return "serialization"
-    if isinstance(error, ResultCountMismatchError):
-        return "count_mismatch"
-    if isinstance(error, ResponseParseError):
-        return "parse"
-    if isinstance(error, RetriesExhaustedError):
-        return f"retries_exhausted:{error.last_error.kind}"
-    if isinstance(error, InvocationError):
-        return error.kind
-    return type(error).__name__
-
-
-def _error_status(error: Exception) -> int | None:
-    if isinstance(error, RetriesExhaustedError):
-        return error.last_error.status
-    return getattr(error, "status", None)
-
-
 def _error_column(pieces: Sequence[Piece]) -> pa.Array:
     parts = []
     for p in pieces:
@@ -155,8 +132,9 @@ def _error_column(pieces: Sequence[Piece]) -> pa.Array:
             parts.append(pa.nulls(p.num_rows, _ERROR_ARROW_TYPE))
         else:
             value = {
-                "kind": _error_kind(p.error),
-                "status": _error_status(p.error),
+                # every error of the library names its kind and status as fields
+                "kind": getattr(p.error, "kind", type(p.error).__name__),
+                "status": getattr(p.error, "status", None),
                 "message": str(p.error),
                 "attempts": p.attempts,
             }

@@ -16,13 +16,13 @@ import pyarrow as pa
 from endpoints.clients.transport import Endpoint
 from endpoints.clock import Clock
 from endpoints.errors import (
+    EndpointAccessError,
     InvocationError,
     RejectedError,
     ResultCountMismatchError,
     RetriesExhaustedError,
-    ThrottledError,
 )
-from endpoints.retry import RetryPolicy
+from endpoints.retry import RetryPolicy, call_with_retries
 from endpoints.scoring.metrics import MetricsRecorder
 from endpoints.scoring.window import AdaptiveWindow
 from serde.base import ResponseRowDeserializer
@@ -86,78 +86,116 @@ class BodySender:
         """Scores rows ``[start, stop)`` sent as ``body`` (request ``number`` of the
         partition); ``body_for(a, b)`` rebuilds the body of a sub-range for bisection."""
         self.recorder.count("bodies")
-        try:
-            results, attempts = self._invoke(body, stop - start, number)
-            return [Piece(start, stop, results=results, attempts=attempts)]
-        except RejectedError as exc:
-            attempts = getattr(exc, "attempts", 1)
-            if not self.bisect or stop - start == 1:
-                return [Piece(start, stop, error=exc, attempts=attempts)]
-            # Some row in here upsets the endpoint: split until it is alone, so its
-            # neighbours still get results.
-            self.recorder.count("bisections")
-            middle = (start + stop) // 2
-            return [
-                *self.send(body_for(start, middle), start, middle, number, body_for),
-                *self.send(body_for(middle, stop), middle, stop, number, body_for),
-            ]
-        except (
-            RetriesExhaustedError,
-            InvocationError,
-            ResultCountMismatchError,
-            ResponseParseError,
-        ) as exc:
-            return [Piece(start, stop, error=exc, attempts=getattr(exc, "attempts", 1))]
+        outcome = self._attempt(body, start, stop, number)
+        if isinstance(outcome, RejectedError):
+            return self._bisect(outcome, start, stop, number, body_for)
+        return [outcome]
 
-    def _invoke(self, body: bytes, rows: int, number: int) -> tuple[pa.RecordBatch, int]:
-        state = self.retry.new_state(clock=self.clock.monotonic)
+    def _attempt(self, body: bytes, start: int, stop: int, number: int) -> Piece | RejectedError:
+        """One body, retried: its piece, or the rejection bisection may look into."""
+        try:
+            raw, attempts = self._invoke(body)
+        except RejectedError as exc:
+            if self.bisect and stop - start > 1 and not isinstance(exc, EndpointAccessError):
+                return exc
+            return Piece(start, stop, error=exc, attempts=exc.attempts)
+        except (InvocationError, RetriesExhaustedError) as exc:
+            return Piece(start, stop, error=exc, attempts=exc.attempts)
+        try:
+            results = self._results(raw, stop - start, number)
+        except (ResultCountMismatchError, ResponseParseError) as exc:
+            return Piece(start, stop, error=exc, attempts=attempts)
+        return Piece(start, stop, results=results, attempts=attempts)
+
+    def _bisect(
+        self,
+        rejection: RejectedError,
+        start: int,
+        stop: int,
+        number: int,
+        body_for: Callable[[int, int], bytes],
+    ) -> list[Piece]:
+        """Some row in ``[start, stop)`` upsets the endpoint: split until it is alone, so its
+        neighbours still get results. When both halves are refused with the same error, no
+        row holds it (a malformed prefix, a broken model): the whole range gets that one
+        error, not one request per row."""
+        self.recorder.count("bisections")
+        middle = (start + stop) // 2
+        left = self._attempt(body_for(start, middle), start, middle, number)
+        right = self._attempt(body_for(middle, stop), middle, stop, number)
+        if (
+            isinstance(left, RejectedError)
+            and isinstance(right, RejectedError)
+            and left.same_failure(right)
+        ):
+            # each row went out in the body and in one half
+            attempts = rejection.attempts + max(left.attempts, right.attempts)
+            return [Piece(start, stop, error=left, attempts=attempts)]
+        pieces: list[Piece] = []
+        for half, (a, b) in ((left, (start, middle)), (right, (middle, stop))):
+            if isinstance(half, RejectedError):
+                pieces.extend(self._bisect(half, a, b, number, body_for))
+            else:
+                pieces.append(half)
+        return pieces
+
+    def _invoke(self, body: bytes) -> tuple[bytes, int]:
+        """The response body and the attempts it took, the window held around each."""
         accept = self.deserializer.accepts
-        while True:
+        attempts = 0
+
+        def attempt() -> bytes:
+            nonlocal attempts
+            attempts += 1
             waiting_since = self.clock.monotonic()
             ticket = self.window.acquire()
             sent_at = self.clock.monotonic()
             self.recorder.waited(sent_at - waiting_since)
-            state.begin_attempt()
             try:
                 raw = self.endpoint.invoke(body, self.content_type, accept)
             except InvocationError as exc:
-                throttled = isinstance(exc, ThrottledError)
-                self.window.release(ticket, throttled=throttled)
+                self.window.release(ticket, throttled=self.retry.is_throttle(exc))
                 self.recorder.request(len(body), 0, self.clock.monotonic() - sent_at)
-                try:
-                    delay = state.next_delay(exc)
-                except (InvocationError, RetriesExhaustedError) as final:
-                    final.attempts = state.attempts  # type: ignore[attr-defined]
-                    self.recorder.error(exc.kind)
-                    raise
-                self.recorder.retry(exc.kind)
-                if delay > 0:
-                    self.clock.sleep(delay)
-                    self.recorder.waited(delay)
-                continue
+                raise
             latency = self.clock.monotonic() - sent_at
             self.window.release(ticket, ok=True, latency_s=latency)
             self.recorder.request(len(body), len(raw), latency)
-            return self._results(raw, rows, number, state.attempts), state.attempts
+            return raw
 
-    def _results(self, raw: bytes, rows: int, number: int, attempts: int) -> pa.RecordBatch:
+        def on_retry(error: InvocationError, delay: float, _state: object) -> None:
+            self.recorder.retry(error.kind)
+            if delay > 0:
+                self.recorder.waited(delay)
+
+        try:
+            raw = call_with_retries(
+                attempt,
+                self.retry,
+                sleep=self.clock.sleep,
+                clock=self.clock.monotonic,
+                on_retry=on_retry,
+            )
+        except (InvocationError, RetriesExhaustedError) as final:
+            kind = final.last_error.kind if isinstance(final, RetriesExhaustedError) else final.kind
+            self.recorder.error(kind)
+            raise
+        return raw, attempts
+
+    def _results(self, raw: bytes, rows: int, number: int) -> pa.RecordBatch:
         try:
             results = self._deserialize(raw)
-        except ResponseParseError as exc:
-            exc.attempts = attempts  # type: ignore[attr-defined]
+        except ResponseParseError:
             self.recorder.error("parse")
             raise
         if results.num_rows != rows:
-            error = ResultCountMismatchError(
+            self.recorder.error("count_mismatch")
+            raise ResultCountMismatchError(
                 endpoint=self.endpoint.name,
                 partition=self.partition,
                 batch=number,
                 sent=rows,
                 received=results.num_rows,
             )
-            error.attempts = attempts  # type: ignore[attr-defined]
-            self.recorder.error("count_mismatch")
-            raise error
         if results.schema != self.result_schema:
             results = _conform(results, self.result_schema)
         return results
