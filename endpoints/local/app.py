@@ -1,5 +1,6 @@
 """The ASGI application: routes each request to the control plane, the runtime, TF Serving
-REST, the container contract, ``/metrics`` or the fault controls.
+REST, the container contract, ``/metrics``, the fault controls or — requests signed for
+S3 — the S3 API over the host's S3 root.
 
 Hand-written and flat on purpose: one function per route, no framework, so the per-request
 overhead stays a few microseconds on top of uvicorn's.
@@ -30,6 +31,7 @@ from endpoints.local.runtime_api import (
     control_plane_fault,
     render,
 )
+from endpoints.local.s3_api import S3Api, is_s3_request
 
 __all__ = ["LocalHostApp"]
 
@@ -89,11 +91,13 @@ class LocalHostApp:
         invocations: InvocationService,
         metrics: HostMetrics,
         container_endpoint: str | None = None,
+        s3_api: S3Api | None = None,
     ) -> None:
         self.control = control
         self.invocations = invocations
         self.metrics = metrics
         self.container_endpoint = container_endpoint
+        self.s3_api = s3_api
         self.control_faults: FaultInjector | None = None
 
     def _label(self, name: str) -> str:
@@ -107,6 +111,9 @@ class LocalHostApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan is off; websockets are not served
+        if self.s3_api is not None and is_s3_request(scope):
+            await self.s3_api(scope, receive, send)  # its own answers: HEAD, ranges, XML
+            return
         started = time.perf_counter()
         label = "_other"
         try:

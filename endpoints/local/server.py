@@ -25,9 +25,12 @@ from endpoints.local.deployments import EndpointManager
 from endpoints.local.errors import ApiError, LocalHostError
 from endpoints.local.faults import FaultSpec
 from endpoints.local.metrics import HostMetrics
+from endpoints.local.object_store import FolderObjectStore, ObjectStore, RemoteObjectStore
 from endpoints.local.runtime_api import InvocationService
 from endpoints.local.runtimes import RUNTIME_ENV
+from endpoints.local.s3_api import S3Api
 from endpoints.local.state import ResourceStore, now
+from endpoints.local.transform_jobs import TransformJobService
 
 __all__ = ["LocalEndpointHost"]
 
@@ -72,17 +75,25 @@ class LocalEndpointHost:
             cache_dir = Path(self._tmp_cache)
         # clock: epoch seconds for CreationTime/LastModifiedTime (tests pass a ticking one)
         self.store = ResourceStore(self.state_dir, clock=clock or now)
-        self.artifacts = ArtifactStore(
-            cache_dir, Path(s3_root) if s3_root is not None else None, s3_endpoint_url, region
-        )
+        self.s3_root = Path(s3_root) if s3_root is not None else None
+        self.artifacts = ArtifactStore(cache_dir, self.s3_root, s3_endpoint_url, region)
         self.manager = EndpointManager(self.store, self.artifacts)
         self.metrics_registry = HostMetrics()
         self.control = ControlPlane(self.store, self.manager, region, describe_wait_s)
+        # S3 data: the --s3-root folder, which the S3 API serves (without one, it says how
+        # to get one); transform jobs use the --s3-endpoint-url server instead if given,
+        # where models are read from too
+        folder = FolderObjectStore(self.s3_root) if self.s3_root is not None else None
+        job_data: ObjectStore | None = folder
+        if s3_endpoint_url:
+            job_data = RemoteObjectStore(s3_endpoint_url, region)
+        self.transform_jobs = TransformJobService(self.control, job_data)
+        self.control.add_operations(self.transform_jobs.operations())
         self.invocations = InvocationService(
             self.manager, self.metrics_registry, region, inference_workers
         )
         self.app = LocalHostApp(
-            self.control, self.invocations, self.metrics_registry, container_endpoint
+            self.control, self.invocations, self.metrics_registry, container_endpoint, S3Api(folder)
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -153,6 +164,7 @@ class LocalEndpointHost:
         if self._socket is not None:
             self._socket.close()
             self._socket = None
+        self.transform_jobs.close()
         self.invocations.close()
         self.manager.close()
         if self._tmp_cache is not None:
@@ -177,6 +189,11 @@ class LocalEndpointHost:
     def runtime_client(self) -> Any:
         """A boto3 ``sagemaker-runtime`` client on this host (dummy credentials, no retries)."""
         return self._client("sagemaker-runtime")
+
+    def s3_client(self) -> Any:
+        """A boto3 ``s3`` client on this host's S3 API over its S3 root (dummy credentials,
+        no retries): stage transform input, read ``.out`` objects, upload models."""
+        return self._client("s3")
 
     # ----------------------------------------------------------------------------- control
 

@@ -27,12 +27,13 @@ __all__ = ["ACCOUNT_ID", "ResourceStore", "arn_for", "now"]
 logger = logging.getLogger(__name__)
 
 ACCOUNT_ID = "123456789012"
-KINDS = ("models", "endpoint_configs", "endpoints", "training_jobs")
+KINDS = ("models", "endpoint_configs", "endpoints", "training_jobs", "transform_jobs")
 _ARN_KIND = {
     "models": "model",
     "endpoint_configs": "endpoint-config",
     "endpoints": "endpoint",
     "training_jobs": "training-job",
+    "transform_jobs": "transform-job",
 }
 
 
@@ -143,4 +144,5 @@ def _arn_key(kind: str) -> str:
         "endpoint_configs": "EndpointConfigArn",
         "endpoints": "EndpointArn",
         "training_jobs": "TrainingJobArn",
+        "transform_jobs": "TransformJobArn",
     }[kind]
