@@ -10,6 +10,7 @@ import pytest
 from endpoints.lifecycle.resources import (
     RUN_ID_TAG,
     CreatedResources,
+    ResourceIdentity,
     ResourceKind,
     ResourceRef,
 )
@@ -22,6 +23,16 @@ FULL = CreatedResources(
     created_at=datetime(2026, 11, 26, 21, 4, 0, tzinfo=timezone.utc),
     run_id="0123abcd",
     tags={RUN_ID_TAG: "0123abcd", "team": "ml"},
+    identities={
+        ResourceKind.ENDPOINT: ResourceIdentity(
+            "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e-1",
+            datetime(2026, 11, 26, 21, 4, 2, 125000, tzinfo=timezone.utc),
+        ),
+        ResourceKind.MODEL: ResourceIdentity(
+            "arn:aws:sagemaker:us-east-1:123456789012:model/m-1",
+            datetime(2026, 11, 26, 21, 4, 0, 500000, tzinfo=timezone.utc),
+        ),
+    },
 )
 
 
@@ -65,8 +76,38 @@ def test_json_round_trip_keeps_every_field():
         "created_at": "2026-11-26T21:04:00+00:00",
         "run_id": "0123abcd",
         "tags": {"endpoint-serde:run-id": "0123abcd", "team": "ml"},
+        "identities": {
+            "endpoint": {
+                "arn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e-1",
+                "creation_time": "2026-11-26T21:04:02.125000+00:00",
+            },
+            "model": {
+                "arn": "arn:aws:sagemaker:us-east-1:123456789012:model/m-1",
+                "creation_time": "2026-11-26T21:04:00.500000+00:00",
+            },
+        },
     }
     assert CreatedResources.from_json(text) == FULL
+
+
+def test_manifest_without_identities_still_reads():
+    """Manifests written before identities were recorded read with none (a replay then
+    cannot verify their resources: see endpoints.lifecycle.selection)."""
+    data = json.loads(FULL.to_json())
+    del data["identities"]
+    older = CreatedResources.from_dict(data)
+    assert older.identities == {}
+    assert older.refs() == FULL.refs() and older.run_id == "0123abcd"
+
+
+def test_record_identity_keeps_arn_and_creation_time_of_a_describe_answer():
+    created = CreatedResources(model_name="m-1")
+    born = datetime(2026, 11, 26, 21, 4, 0, tzinfo=timezone.utc)
+    created.record_identity(
+        ResourceKind.MODEL, {"ModelName": "m-1", "ModelArn": "arn:m-1", "CreationTime": born}
+    )
+    created.record_identity(ResourceKind.ENDPOINT, {"EndpointStatus": "Creating"})
+    assert created.identities == {ResourceKind.MODEL: ResourceIdentity("arn:m-1", born)}
 
 
 def test_manifest_round_trip_on_disk_leaves_no_temp_files(tmp_path):
@@ -89,6 +130,32 @@ def test_manifest_round_trip_on_disk_leaves_no_temp_files(tmp_path):
             '{"format": "endpoint-serde/created-resources", "version": 9}',
             "run.json: expected manifest version 1, got 9; upgrade endpoint-serde",
         ),
+        (
+            '{"format": "endpoint-serde/created-resources", "version": 1, "model_name": 5}',
+            'run.json: "model_name": expected a non-empty string or null, got the number 5',
+        ),
+        (
+            '{"format": "endpoint-serde/created-resources", "version": 1, "tags": ["a"]}',
+            'run.json: "tags": expected an object of strings, got an array ["a"]',
+        ),
+        (
+            '{"format": "endpoint-serde/created-resources", "version": 1, '
+            '"created_at": "yesterday"}',
+            'run.json: "created_at": expected an ISO 8601 time such as '
+            '2026-11-26T21:04:00+00:00, got a string "yesterday"',
+        ),
+        (
+            '{"format": "endpoint-serde/created-resources", "version": 1, '
+            '"identities": {"notebook": {}}}',
+            'run.json: "identities": expected keys among endpoint, endpoint-config, model, '
+            "got 'notebook'",
+        ),
+        (
+            '{"format": "endpoint-serde/created-resources", "version": 1, '
+            '"identities": {"model": {"arn": 7}}}',
+            'run.json: "identities.model.arn": expected a non-empty string or null, '
+            "got the number 7",
+        ),
     ],
 )
 def test_bad_manifest_is_a_clear_value_error(tmp_path, text, message):
@@ -102,3 +169,16 @@ def test_bad_manifest_is_a_clear_value_error(tmp_path, text, message):
 def test_missing_manifest_says_so(tmp_path):
     with pytest.raises(ValueError, match=r"nope\.json: manifest file not found"):
         CreatedResources.read_manifest(tmp_path / "nope.json")
+
+
+def test_unreadable_manifests_are_value_errors(tmp_path):
+    binary = tmp_path / "run.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ValueError) as info:
+        CreatedResources.read_manifest(binary)
+    assert (
+        str(info.value) == f"{binary}: expected a JSON manifest, got bytes that are not UTF-8 text"
+    )
+    with pytest.raises(ValueError) as info:
+        CreatedResources.read_manifest(tmp_path)
+    assert str(info.value) == f"{tmp_path}: cannot read the manifest (Is a directory)"

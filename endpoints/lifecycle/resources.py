@@ -4,6 +4,11 @@ A :class:`CreatedResources` holds only names this process created — never an e
 was merely pointed at — which is what makes cleanup safe to automate. It is written to a
 JSON manifest (``write_manifest``) as soon as resources exist, so a crashed job can still
 be cleaned with ``endpoints-cleanup --manifest run.json``.
+
+Names alone do not identify a resource: after a cleanup, anyone may create another one
+under the same name. So the manifest also records what tells them apart — each resource's
+ARN and creation time (:class:`ResourceIdentity`) and the run id every resource is tagged
+with — and a replay deletes only what still matches.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,8 @@ __all__ = [
     "MANIFEST_FORMAT",
     "RUN_ID_TAG",
     "CreatedResources",
+    "KindCalls",
+    "ResourceIdentity",
     "ResourceKind",
     "ResourceRef",
 ]
@@ -43,6 +51,47 @@ class ResourceKind(str, Enum):
         """Endpoints go first (they use configs), configs before the models they name."""
         return list(ResourceKind).index(self)
 
+    @property
+    def calls(self) -> KindCalls:
+        """How the SageMaker API spells this kind."""
+        return _KIND_CALLS[self]
+
+
+@dataclass(frozen=True)
+class KindCalls:
+    """The SageMaker API's names for one resource kind, shared by whatever lists,
+    describes or deletes it."""
+
+    name_key: str
+    arn_key: str
+    list_method: str
+    list_key: str
+    describe_method: str
+    delete_method: str
+
+
+_KIND_CALLS = {
+    ResourceKind.ENDPOINT: KindCalls(
+        "EndpointName",
+        "EndpointArn",
+        "list_endpoints",
+        "Endpoints",
+        "describe_endpoint",
+        "delete_endpoint",
+    ),
+    ResourceKind.ENDPOINT_CONFIG: KindCalls(
+        "EndpointConfigName",
+        "EndpointConfigArn",
+        "list_endpoint_configs",
+        "EndpointConfigs",
+        "describe_endpoint_config",
+        "delete_endpoint_config",
+    ),
+    ResourceKind.MODEL: KindCalls(
+        "ModelName", "ModelArn", "list_models", "Models", "describe_model", "delete_model"
+    ),
+}
+
 
 @dataclass(frozen=True, order=True)
 class ResourceRef:
@@ -60,12 +109,35 @@ class ResourceRef:
         return f"{self.kind.value} {self.name!r}"
 
 
+@dataclass(frozen=True)
+class ResourceIdentity:
+    """What tells a resource from another created later under its name: the ARN (same
+    name, other account or region) and the creation time (same name, re-created)."""
+
+    arn: str | None = None
+    creation_time: datetime | None = None
+
+    @classmethod
+    def from_description(
+        cls, kind: ResourceKind, description: Mapping[str, Any]
+    ) -> ResourceIdentity:
+        """From a Describe* or List* answer for ``kind`` (fields it lacks stay ``None``)."""
+        arn = description.get(kind.calls.arn_key)
+        created = description.get("CreationTime")
+        return cls(
+            arn=str(arn) if arn else None,
+            creation_time=created if isinstance(created, datetime) else None,
+        )
+
+
 @dataclass
 class CreatedResources:
     """The model, endpoint config and endpoint one deployment created (``None`` = not
     created by us). Falsy when nothing was created.
 
-    ``tags`` are the tags put on every resource, including :data:`RUN_ID_TAG`.
+    ``tags`` are the tags put on every resource, including :data:`RUN_ID_TAG`;
+    ``identities`` what tells each created resource from a later namesake (recorded by the
+    deployer as each one is created; manifests written before it did lack them).
     """
 
     model_name: str | None = None
@@ -75,6 +147,7 @@ class CreatedResources:
     created_at: datetime | None = None
     run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    identities: dict[ResourceKind, ResourceIdentity] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.refs())
@@ -87,6 +160,21 @@ class CreatedResources:
             (ResourceKind.MODEL, self.model_name),
         )
         return [ResourceRef(kind, name) for kind, name in pairs if name]
+
+    def name_of(self, kind: ResourceKind) -> str | None:
+        """The name this run gave its resource of ``kind`` (``None``: not created)."""
+        return {
+            ResourceKind.ENDPOINT: self.endpoint_name,
+            ResourceKind.ENDPOINT_CONFIG: self.endpoint_config_name,
+            ResourceKind.MODEL: self.model_name,
+        }[ResourceKind(kind)]
+
+    def record_identity(self, kind: ResourceKind, description: Mapping[str, Any]) -> None:
+        """Keeps the ARN and creation time from a Describe* answer for the resource of
+        ``kind``; an answer lacking both changes nothing."""
+        identity = ResourceIdentity.from_description(ResourceKind(kind), description)
+        if identity.arn or identity.creation_time:
+            self.identities[ResourceKind(kind)] = identity
 
     def describe(self) -> str:
         """One line naming what exists, for error messages and logs."""
@@ -104,9 +192,18 @@ class CreatedResources:
             "endpoint_config_name": self.endpoint_config_name,
             "endpoint_name": self.endpoint_name,
             "region": self.region,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_at": _iso(self.created_at),
             "run_id": self.run_id,
             "tags": dict(self.tags),
+            "identities": {
+                kind.value: {
+                    "arn": identity.arn,
+                    "creation_time": _iso(identity.creation_time),
+                }
+                for kind, identity in sorted(
+                    self.identities.items(), key=lambda kv: kv[0].deletion_rank
+                )
+            },
         }
 
     def to_json(self) -> str:
@@ -114,6 +211,10 @@ class CreatedResources:
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "manifest") -> CreatedResources:
+        """Reads a manifest's JSON object; every field is checked, so a damaged or
+        hand-edited file fails here with the field named (a ``ValueError``), never later
+        with a ``TypeError`` half-way through a cleanup. Fields a manifest written by an
+        older version lacks (``identities``) read as empty."""
         if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
             raise ValueError(
                 f'{source}: expected a JSON object with "format": "{MANIFEST_FORMAT}" '
@@ -126,15 +227,31 @@ class CreatedResources:
                 f"{source}: expected manifest version {_MANIFEST_VERSION}, got {version!r}; "
                 "upgrade endpoint-serde to read it"
             )
-        created_at = data.get("created_at")
+        read = _FieldReader(source)
+        tags = data.get("tags") or {}
+        if not isinstance(tags, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+        ):
+            raise ValueError(
+                f'{source}: "tags": expected an object of strings, got {_shape_of(tags)}'
+            )
+        identities = data.get("identities") or {}
+        if not isinstance(identities, dict):
+            raise ValueError(
+                f'{source}: "identities": expected an object keyed by kind, got '
+                f"{_shape_of(identities)}"
+            )
         return cls(
-            model_name=data.get("model_name"),
-            endpoint_config_name=data.get("endpoint_config_name"),
-            endpoint_name=data.get("endpoint_name"),
-            region=data.get("region"),
-            created_at=datetime.fromisoformat(created_at) if created_at else None,
-            run_id=data.get("run_id"),
-            tags=dict(data.get("tags") or {}),
+            model_name=read.text(data, "model_name"),
+            endpoint_config_name=read.text(data, "endpoint_config_name"),
+            endpoint_name=read.text(data, "endpoint_name"),
+            region=read.text(data, "region"),
+            created_at=read.time(data, "created_at"),
+            run_id=read.text(data, "run_id"),
+            tags=dict(tags),
+            identities={
+                read.kind(kind): read.identity(kind, entry) for kind, entry in identities.items()
+            },
         )
 
     @classmethod
@@ -161,11 +278,20 @@ class CreatedResources:
 
     @classmethod
     def read_manifest(cls, path: str | os.PathLike[str]) -> CreatedResources:
+        """Reads a manifest file; any file that is not one raises ``ValueError`` saying
+        why in one line (missing, unreadable, not UTF-8, not JSON, a field of the wrong
+        type)."""
         source = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ValueError(f"{source}: manifest file not found") from None
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"{source}: expected a JSON manifest, got bytes that are not UTF-8 text"
+            ) from None
+        except OSError as exc:
+            raise ValueError(f"{source}: cannot read the manifest ({exc.strerror})") from None
         return cls.from_json(text, source=source)
 
 
@@ -173,3 +299,68 @@ def _shape(data: Any) -> str:
     if isinstance(data, dict):
         return f"an object with format {data.get('format')!r}"
     return f"a JSON {type(data).__name__}"
+
+
+def _shape_of(value: Any) -> str:
+    """How a JSON value looks, for "expected X, got Y" messages."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"the number {value!r}"
+    return f"{names.get(type(value), type(value).__name__)} {json.dumps(value)[:60]}"
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+class _FieldReader:
+    """Typed reads of one manifest's fields, each failure naming the file and field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def _fail(self, field_path: str, expected: str, value: Any) -> ValueError:
+        return ValueError(
+            f'{self.source}: "{field_path}": expected {expected}, got {_shape_of(value)}'
+        )
+
+    def text(self, data: Mapping[str, Any], key: str, where: str = "") -> str | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self._fail(f"{where}{key}", "a non-empty string or null", value)
+        return value
+
+    def time(self, data: Mapping[str, Any], key: str, where: str = "") -> datetime | None:
+        """An ISO 8601 time; one without a zone is taken as UTC (as SageMaker's are)."""
+        value = data.get(key)
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise self._fail(
+                f"{where}{key}", "an ISO 8601 time such as 2026-11-26T21:04:00+00:00", value
+            ) from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+    def kind(self, name: str) -> ResourceKind:
+        try:
+            return ResourceKind(name)
+        except ValueError:
+            kinds = ", ".join(k.value for k in ResourceKind)
+            raise ValueError(
+                f'{self.source}: "identities": expected keys among {kinds}, got {name!r}'
+            ) from None
+
+    def identity(self, kind: str, entry: Any) -> ResourceIdentity:
+        where = f"identities.{kind}."
+        if not isinstance(entry, dict):
+            raise self._fail(f"identities.{kind}", 'an object with "arn", "creation_time"', entry)
+        return ResourceIdentity(
+            arn=self.text(entry, "arn", where),
+            creation_time=self.time(entry, "creation_time", where),
+        )
