@@ -7,10 +7,16 @@ raise :class:`~endpoints.local.errors.BadInput` with what was expected and what 
 
 CSV is the hot path: large bodies are parsed by Arrow's CSV reader in one call, and
 answers are formatted by orjson in one call, never value by value in Python.
+
+``application/x-npy`` is the SageMaker SDK's ``NumpySerializer`` / ``NumpyDeserializer``
+format: one ``.npy`` array each way, read and written by ``numpy.load`` / ``numpy.save``
+with ``allow_pickle=False``, the header checked against the body before anything is read.
 """
 
 from __future__ import annotations
 
+import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +34,9 @@ __all__ = [
     "Outputs",
     "check_declared_size",
     "decode_csv",
+    "decode_npy",
     "decode_request",
+    "encode_npy",
     "encode_response",
     "malformed_body",
     "normalize_media_type",
@@ -40,7 +48,8 @@ JSON = "application/json"
 JSONLINES = "application/jsonlines"
 LIBSVM = "text/libsvm"
 RECORDIO_PROTOBUF = "application/x-recordio-protobuf"
-CONTENT_TYPES = (CSV, JSON, JSONLINES, LIBSVM, RECORDIO_PROTOBUF)
+NPY = "application/x-npy"
+CONTENT_TYPES = (CSV, JSON, JSONLINES, LIBSVM, RECORDIO_PROTOBUF, NPY)
 
 _ALIASES = {
     "text/x-csv": CSV,
@@ -306,6 +315,55 @@ def decode_recordio_protobuf(body: bytes) -> ModelInput:
     return ModelInput(*decode_records(body))
 
 
+_NPY_KINDS = "biufU"  # booleans, integers, floats, strings: what a model can take
+_NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def decode_npy(body: bytes) -> ModelInput:
+    """One ``.npy`` array → rows (its first dimension; a 1-D array is one value per row).
+
+    The header is parsed first and the size it declares must be exactly the bytes that
+    follow, so a few bytes cannot make the host allocate a huge array; object arrays (which
+    only pickle can carry) and structured dtypes are refused.
+    """
+    stream = io.BytesIO(body)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = _NPY_HEADER_READERS.get(version)
+        if read_header is None:
+            raise ValueError(f"format version {version[0]}.{version[1]} (1.0 and 2.0 are read)")
+        shape, _fortran_order, dtype = read_header(stream)
+    except (ValueError, EOFError) as exc:
+        raise BadInput(
+            f"Expected a NumPy .npy array in the request body (application/x-npy, as "
+            f"numpy.save writes it): {exc}."
+        ) from None
+    if dtype.hasobject or dtype.kind not in _NPY_KINDS:
+        raise BadInput(
+            f"The .npy array has dtype {dtype}; the host reads numbers, booleans and strings "
+            "(object arrays would need pickle, which it never loads)."
+        )
+    if not shape or 0 in shape:
+        raise BadInput(f"The .npy array has shape {shape}; send at least one row.")
+    declared = math.prod(shape) * dtype.itemsize
+    present = len(body) - stream.tell()
+    if declared != present:
+        raise BadInput(
+            f"The .npy header declares shape {shape} of {dtype} ({declared} bytes) but "
+            f"{present} bytes follow it; send the whole array as numpy.save writes it."
+        )
+    stream.seek(0)
+    array = np.load(stream, allow_pickle=False)
+    if array.dtype.kind in "biuf":
+        array = array.astype(np.float64, copy=False)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    return ModelInput(array, array.shape[0])
+
+
 def decode_request(body: bytes, content_type: str, width: int | None = None) -> ModelInput:
     """Decode ``body`` in ``content_type`` (already normalized)."""
     if content_type == CSV:
@@ -319,6 +377,8 @@ def decode_request(body: bytes, content_type: str, width: int | None = None) -> 
         return decode_libsvm(body, width)
     if content_type == RECORDIO_PROTOBUF:
         return decode_recordio_protobuf(body)
+    if content_type == NPY:
+        return decode_npy(body)
     raise ApiError(
         415,
         "ValidationError",
@@ -397,11 +457,36 @@ def encode_recordio_protobuf(outputs: Outputs, rows: int) -> bytes:
     return encode_records(outputs, rows)
 
 
+def encode_npy(outputs: Outputs, rows: int) -> bytes:
+    """One output → that array as ``numpy.save`` writes it (shape and dtype kept); several →
+    their values side by side as a rows x k float64 array, in output order, as CSV lines
+    them up."""
+    not_one_array = ApiError(
+        406,
+        "ValidationError",
+        f"The model's outputs ({', '.join(outputs)}) do not make one numeric or string array, "
+        f"which is all application/x-npy carries; ask for {JSON} instead.",
+    )
+    if len(outputs) == 1:
+        array = np.asarray(next(iter(outputs.values())))
+    else:
+        try:
+            array = np.hstack([a.reshape(rows, -1).astype(np.float64) for a in outputs.values()])
+        except ValueError:
+            raise not_one_array from None
+    if array.dtype.hasobject or array.dtype.kind not in _NPY_KINDS:
+        raise not_one_array
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
 _ENCODERS: dict[str, Callable[[Outputs, int], bytes]] = {
     CSV: encode_csv,
     JSONLINES: encode_jsonlines,
     LIBSVM: encode_libsvm,
     RECORDIO_PROTOBUF: encode_recordio_protobuf,
+    NPY: encode_npy,
 }
 
 
@@ -418,6 +503,7 @@ _MALFORMED = {
     JSONLINES: b'{"broken": \n',
     LIBSVM: b"x:y:z is not libsvm\n",
     RECORDIO_PROTOBUF: b"\x00\x01\x02not a recordio record",
+    NPY: b"\x93NUMPY\x01\x00\x00\x00not an array header",
 }
 
 
