@@ -1,8 +1,10 @@
-"""The optional SageMaker SDK bridges with the real sagemaker-core classes.
+"""The SageMaker SDK adapters (``serde.sagemaker_sdk``) with the real SDK classes.
 
 Bodies written through the adapters are compared byte for byte with what the SDK writes
 for the same rows; a Spark transform then scores real rows through the adapters against a
-small HTTP model server on 127.0.0.1.
+small HTTP model server on 127.0.0.1. The module runs with whichever SDK the environment
+has: ``sagemaker-core`` (what the ``sagemaker`` extra installs) or the full ``sagemaker``
+package, which contains it.
 """
 
 from __future__ import annotations
@@ -12,22 +14,33 @@ import json
 import subprocess
 import sys
 import threading
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 import pytest
 from pyspark.ml.linalg import SparseVector, Vectors
-from sagemaker.core.deserializers import CSVDeserializer, JSONDeserializer, NumpyDeserializer
+from pyspark.sql import Row
+from sagemaker.core.deserializers import (
+    CSVDeserializer,
+    JSONDeserializer,
+    NumpyDeserializer,
+    RecordDeserializer,
+)
 from sagemaker.core.serializers import (
     CSVSerializer,
     JSONLinesSerializer,
     JSONSerializer,
     NumpySerializer,
+    RecordSerializer,
 )
 
 from endpoints.clients.http import HttpEndpoint
-from endpoints.sagemaker_sdk import SDKDeserializerAdapter, SDKSerializerAdapter, image_uri
+from endpoints.sagemaker_sdk import image_uri
 from endpoints.scoring.model import SageMakerModel
+from serde import sagemaker_sdk as serde_sagemaker_sdk
 from serde.batching import RequestBatchIterator, RequestBody
 from serde.errors import (
     ResponseParseError,
@@ -36,6 +49,7 @@ from serde.errors import (
     SerdeError,
 )
 from serde.registry import deserializer_from_spec, serde_spec, serializer_from_spec
+from serde.sagemaker_sdk import SDKDeserializerAdapter, SDKSerializerAdapter
 
 ROWS = [
     (0, Vectors.dense([1.0, 2.5, -3.0])),
@@ -181,11 +195,13 @@ class _SumServer(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
+    requests = 0  # answered so far, by every instance
 
     def log_message(self, *args):
         pass
 
     def do_POST(self):
+        type(self).requests += 1
         data = self.rfile.read(int(self.headers["Content-Length"]))
         if self.headers["Content-Type"] == "text/csv":
             rows = [[float(v) for v in line.split(",")] for line in data.decode().splitlines()]
@@ -281,18 +297,102 @@ def test_sdk_specs_that_cannot_be_saved_or_loaded_say_why():
         SDKDeserializerAdapter({"class": "sagemaker.core.NoSuchThing"}, "x double")
 
 
-def test_a_fresh_process_finds_the_adapters_through_entry_points():
-    """A saved Pipeline loads where nobody imported endpoints.sagemaker_sdk first."""
-    code = (
+def run_python(code: str) -> str:
+    """``code`` in a fresh interpreter of this environment; its stdout (stderr on failure)."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_importing_serde_registers_the_adapters_without_importing_the_sdk():
+    """``serde`` registers "sagemaker-sdk" itself (no entry point), and the SDK is imported
+    only when a saved SDK object is rebuilt."""
+    out = run_python(
         "import sys\n"
-        "from serde.registry import get_serializer\n"
-        "assert 'endpoints.sagemaker_sdk' not in sys.modules\n"
+        "import serde\n"
+        "from serde.registry import get_serializer, list_deserializers, list_serializers\n"
+        "def loaded(top):\n"
+        "    return sorted(m for m in sys.modules if m.split('.')[0] == top)\n"
+        "print(loaded('sagemaker'), loaded('endpoints'))\n"
+        "print([i.qualified_name for i in list_serializers() if i.name == 'sagemaker-sdk'])\n"
+        "print([i.qualified_name for i in list_deserializers() if i.name == 'sagemaker-sdk'])\n"
+        "print(serde.SDKSerializerAdapter.__module__, loaded('sagemaker'))\n"
         "s = get_serializer('sagemaker-sdk', sdk_serializer={'class': "
         "'sagemaker.core.serializers.CSVSerializer', 'init': {}})\n"
-        "print(type(s).__name__, s.content_type)\n"
+        "print(type(s).__name__, s.content_type, 'sagemaker.core' in sys.modules)\n"
+        "print(loaded('endpoints'))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "SDKSerializerAdapter text/csv"
+    assert out.splitlines() == [
+        "[] []",
+        "['serde.sagemaker_sdk.SDKSerializerAdapter']",
+        "['serde.sagemaker_sdk.SDKDeserializerAdapter']",
+        "serde.sagemaker_sdk []",
+        "SDKSerializerAdapter text/csv True",
+        "[]",
+    ]
+
+
+def test_old_import_path_warns_and_names_the_new_one():
+    import endpoints.sagemaker_sdk as old
+
+    for name in ("SDKSerializerAdapter", "SDKDeserializerAdapter", "sdk_object_spec"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            moved = getattr(old, name)
+        assert moved is getattr(serde_sagemaker_sdk, name)
+        assert [(w.category, str(w.message)) for w in caught] == [
+            (
+                DeprecationWarning,
+                f"endpoints.sagemaker_sdk.{name} moved to serde.sagemaker_sdk.{name}; "
+                f"import it with: from serde.sagemaker_sdk import {name}",
+            )
+        ]
+        assert caught[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # what stayed does not warn
+        assert old.image_uri is image_uri
+    with pytest.raises(AttributeError, match=r"'endpoints\.sagemaker_sdk' has no attribute 'Nope'"):
+        old.Nope  # noqa: B018
+
+
+#: A SageMakerModel saved with the adapters while they lived in endpoints.sagemaker_sdk
+#: (and were found through entry points), by the release before the move.
+SAVED_BEFORE_THE_MOVE = Path(__file__).parent / "data/saved_models/sdk_adapters_before_serde_move"
+
+
+def test_a_model_saved_before_the_move_loads_and_scores_in_a_fresh_process(sum_server):
+    """The saved specs name "sagemaker-sdk", not a module: they load through serde's own
+    registration, in a process that never imports endpoints.sagemaker_sdk."""
+    out = run_python(
+        "import os, sys, warnings\n"
+        "os.environ['PYSPARK_PYTHON'] = sys.executable\n"
+        "warnings.simplefilter('error', DeprecationWarning)\n"
+        "from pyspark.sql import SparkSession\n"
+        "from endpoints.clients.http import HttpEndpoint\n"
+        "from endpoints.scoring.model import SageMakerModel\n"
+        "spark = (SparkSession.builder.master('local[1]')\n"
+        "    .config('spark.ui.enabled', 'false')\n"
+        "    .config('spark.driver.bindAddress', '127.0.0.1')\n"
+        "    .config('spark.driver.host', '127.0.0.1').getOrCreate())\n"
+        "spark.sparkContext.setLogLevel('ERROR')\n"
+        f"model = SageMakerModel.load({str(SAVED_BEFORE_THE_MOVE)!r})\n"
+        "print(repr(model.request_row_serializer))\n"
+        "print(repr(model.response_row_deserializer))\n"
+        f"model.set_endpoint(HttpEndpoint({sum_server!r}))\n"
+        "df = spark.range(5).selectExpr('id', 'array(cast(id as double), 0.5) as features')\n"
+        "print([(r.id, r.total) for r in model.transform(df).orderBy('id').collect()])\n"
+        "print('endpoints.sagemaker_sdk' in sys.modules)\n"
+        "spark.stop()\n"
+    )
+    assert out.splitlines() == [
+        "SDKSerializerAdapter(CSVSerializer(), features_column_name='features')",
+        "SDKDeserializerAdapter(JSONDeserializer(), 'struct<total:double>', "
+        "results_key='predictions')",
+        "[(0, 0.5), (1, 1.5), (2, 2.5), (3, 3.5), (4, 4.5)]",
+        "False",
+    ]
 
 
 def test_model_with_sdk_adapters_saves_loads_and_scores(spark, sum_server, tmp_path):
@@ -311,15 +411,115 @@ def test_model_with_sdk_adapters_saves_loads_and_scores(spark, sum_server, tmp_p
 
 
 def test_core_imports_without_the_sdk_and_explains_the_extra():
-    code = (
+    out = run_python(
         "import sys; sys.modules['sagemaker'] = None; sys.modules['sagemaker.core'] = None\n"
-        "import endpoints, endpoints.lifecycle.cleanup, endpoints.lifecycle.hosting\n"
+        "import serde, endpoints, endpoints.lifecycle.cleanup, endpoints.lifecycle.hosting\n"
         "import endpoints.sagemaker_sdk as s\n"
+        "from serde.registry import get_deserializer\n"
         "try:\n    s.image_uri(region='us-east-1')\nexcept ImportError as e:\n    print(e)\n"
+        "try:\n"
+        "    get_deserializer('sagemaker-sdk', schema='x double', sdk_deserializer={\n"
+        "        'class': 'sagemaker.core.deserializers.JSONDeserializer', 'init': {}})\n"
+        "except ImportError as e:\n    print(e)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    image, saved = out.splitlines()
+    assert image.startswith(
+        "endpoints.sagemaker_sdk needs the SageMaker SDK (sagemaker.core.image_uris could not "
+        "be imported: "
     )
-    assert result.returncode == 0, result.stderr
-    assert "pip install 'endpoint-serde[sagemaker]'" in result.stdout
-    assert result.stdout.startswith("endpoints.sagemaker_sdk needs the SageMaker SDK")
+    assert saved.startswith(
+        "serde.sagemaker_sdk needs the SageMaker SDK (sagemaker.core.deserializers could not "
+        "be imported: "
+    )
+    assert image.endswith("Install it with: pip install 'endpoint-serde[sagemaker]'")
+    assert saved.endswith("Install it with: pip install 'endpoint-serde[sagemaker]'")
+
+
+# -- what the SDK only stubs ----------------------------------------------------------------
+
+
+def installed_sdk() -> str:
+    found = []
+    for dist in ("sagemaker", "sagemaker-core"):
+        try:
+            found.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+RECORD_SERIALIZER_STUB = (
+    f"RecordSerializer.serialize is not implemented in the installed SageMaker SDK "
+    f"({installed_sdk()}) (write_numpy_to_dense_tensor raised NotImplementedError); use "
+    "serde's ProtobufRequestRowSerializer / ProtobufResponseRowDeserializer, which speak "
+    "application/x-recordio-protobuf"
+)
+RECORD_DESERIALIZER_STUB = (
+    f"RecordDeserializer.deserialize is not implemented in the installed SageMaker SDK "
+    f"({installed_sdk()}) (read_records raised NotImplementedError); use "
+    "serde's ProtobufRequestRowSerializer / ProtobufResponseRowDeserializer, which speak "
+    "application/x-recordio-protobuf"
+)
+
+
+def test_a_stubbed_sdk_serializer_is_a_row_error_that_names_it():
+    adapter = SDKSerializerAdapter(RecordSerializer())
+    assert (adapter.content_type, adapter.row_separable) == (
+        "application/x-recordio-protobuf",
+        False,
+    )
+    with pytest.raises(RowSerializationError) as info:
+        adapter.serialize_row(Row(features=[1.0, 2.0]))
+    assert str(info.value) == RECORD_SERIALIZER_STUB
+    assert isinstance(info.value.__cause__, NotImplementedError)
+
+
+def test_a_stubbed_sdk_deserializer_is_a_parse_error_that_names_it():
+    adapter = SDKDeserializerAdapter(RecordDeserializer(), "score double")
+    with pytest.raises(ResponseParseError) as info:
+        adapter.deserialize_response(b"\x0a\x01\x02")
+    assert str(info.value) == (
+        f"cannot read response as application/x-recordio-protobuf: {RECORD_DESERIALIZER_STUB}"
+        "; body (3 bytes) starts b'\\n\\x01\\x02'"
+    )
+
+
+def test_serializer_returning_a_stream_sends_its_bytes():
+    """The SDK documents ``io.BytesIO`` as RecordSerializer's result: its bytes are sent."""
+
+    class StreamSerializer(CSVSerializer):
+        def serialize(self, data):
+            return io.BytesIO(super().serialize(data).encode())
+
+    adapter = SDKSerializerAdapter(StreamSerializer())
+    assert adapter.serialize_row(Row(features=[1.0, 2.5])) == b"1.0,2.5"
+
+
+def test_stubbed_sdk_serializer_in_spark_error_column_keeps_every_row(spark, sum_server):
+    """on_error="column": each row carries the stub's error; no request is sent, no task
+    fails. on_error="fail": the job fails with the same message."""
+    df = spark.range(40).selectExpr("id", "array(cast(id as double), 1.0) as features")
+    requests_before = _SumServer.requests
+    model = SageMakerModel(
+        endpoint=HttpEndpoint(sum_server),
+        request_row_serializer=SDKSerializerAdapter(RecordSerializer()),
+        response_row_deserializer=SDKDeserializerAdapter(JSONDeserializer(), "total double"),
+        on_error="column",
+    )
+    rows = model.transform(df.repartition(2)).orderBy("id").collect()
+    assert [r.id for r in rows] == list(range(40))
+    assert {r.total for r in rows} == {None}
+    assert {r.error.kind for r in rows} == {"serialization"}
+    # "row <index in its partition>: <the stub's message>"
+    assert {r.error.message.split(": ", 1)[1] for r in rows} == {RECORD_SERIALIZER_STUB}
+    assert all(r.error.message.startswith("row ") for r in rows)
+    assert _SumServer.requests == requests_before
+    failing = SageMakerModel(
+        endpoint=HttpEndpoint(sum_server),
+        request_row_serializer=SDKSerializerAdapter(RecordSerializer()),
+        response_row_deserializer=SDKDeserializerAdapter(JSONDeserializer(), "total double"),
+    )
+    with pytest.raises(Exception) as info:
+        failing.transform(df).collect()
+    assert RECORD_SERIALIZER_STUB in str(info.value)
+    assert _SumServer.requests == requests_before
