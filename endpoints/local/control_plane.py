@@ -411,8 +411,8 @@ class ControlPlane:
             ("LastModifiedTimeAfter", "LastModifiedTime", False),
         ):
             bound = api_shapes.parse_timestamp(params.get(key))
-            if bound is not None:
-                records = [r for r in records if (r[field] < bound) == before]
+            if bound is not None:  # both bounds exclusive: "created after" T excludes T
+                records = [r for r in records if (r[field] < bound if before else r[field] > bound)]
         sort_by = params.get("SortBy", "CreationTime")
         sort_key = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}
         order = params.get("SortOrder", "Descending")
