@@ -8,7 +8,8 @@ vector is written dense (a sparse vector's missing entries as ``0.0``), values j
 The vectorized path builds rows dense a bounded run at a time (:mod:`serde.row_chunks`)
 and formats each run with one orjson call when its rows have the same width, with Arrow's
 string kernels otherwise. A sparse vector too wide to write dense
-(:data:`serde.features.MAX_DENSE_VALUES`) is a per-row error. This module also holds the
+(:data:`serde.features.MAX_DENSE_VALUES`) is a per-row error, and so is a vector of size 0
+(its line would be blank: see :data:`EMPTY_FEATURES`). This module also holds the
 small helpers the other text formats share (column checks, Arrow strings →
 ``SerializedRows``).
 """
@@ -52,6 +53,7 @@ from serde.row_chunks import join_runs, row_runs
 
 __all__ = [
     "CSV_CONTENT_TYPE",
+    "EMPTY_FEATURES",
     "UnlabeledCSVRequestRowSerializer",
     "XGBoostCSVRowDeserializer",
 ]
@@ -59,6 +61,16 @@ __all__ = [
 CSV_CONTENT_TYPE = "text/csv"
 
 _NULL_VALUE = "value is null; fill or drop nulls before scoring"
+#: Why a row without a single feature is refused rather than written: its line would be
+#: blank, and CSV readers (the local host, pandas, most model servers) skip blank lines, so
+#: the endpoint would answer one result fewer than the rows sent and the whole body would
+#: fail on the count. LibSVM, JSON and protobuf carry such a row as a record of its own.
+EMPTY_FEATURES = (
+    "features are empty (a vector of size 0): a CSV line without values is a blank line, "
+    "which CSV readers skip, so the endpoint would answer one result fewer than the rows "
+    "sent. Drop or fill rows with empty features, or send them as LibSVM, JSON or protobuf, "
+    "which carry an empty row"
+)
 
 
 # ------------------------------------------------------------- helpers shared by text formats
@@ -217,8 +229,8 @@ class UnlabeledCSVRequestRowSerializer(RequestRowSerializer):
             errors = _null_scalar_errors(batch, self._columns)
         else:
             errors = null_feature_errors(block, batch, self._columns[0])
-            errors = _too_wide_errors(block, self._columns[0], errors)
-        live = ~(block.null | block.too_wide())
+            errors = _unwritable_vector_errors(block, self._columns[0], errors)
+        live = ~(block.null | block.too_wide() | _empty_rows(block))
         data, offsets = join_runs(_csv_runs(block.select(live)))
         return SerializedRows(data, spread_offsets(offsets, live), errors)
 
@@ -234,17 +246,27 @@ def _is_list_like(column: pa.Array) -> bool:
 
 def _dense_from_vector(value: object, column: str) -> np.ndarray:
     indices, values, size, is_sparse = features_from_row(value, column=column)
+    if size == 0:
+        raise RowSerializationError(EMPTY_FEATURES, column=column)
     return densify(indices, values, size, column) if is_sparse else values
 
 
-def _too_wide_errors(
+def _empty_rows(block: FeatureBlock) -> np.ndarray:
+    """Rows with features of size 0 (a null row has none either, but its own error)."""
+    return (block.sizes == 0) & ~block.null
+
+
+def _unwritable_vector_errors(
     block: FeatureBlock, column: str, errors: dict[int, RowSerializationError]
 ) -> dict[int, RowSerializationError]:
-    """``errors`` plus the error of every row too wide to write dense, worded as
-    :func:`serde.features.densify` words it on the per-row path; sorted by row."""
+    """``errors`` plus the error of every row too wide to write dense or without any
+    feature, worded as :func:`_dense_from_vector` words them on the per-row path; sorted
+    by row."""
     for i in np.flatnonzero(block.too_wide()).tolist():
         reason = dense_size_reason(int(block.sizes[i]))
         errors[i] = RowSerializationError(reason, row_index=i, column=column)
+    for i in np.flatnonzero(_empty_rows(block)).tolist():
+        errors[i] = RowSerializationError(EMPTY_FEATURES, row_index=i, column=column)
     return dict(sorted(errors.items()))
 
 

@@ -6,7 +6,8 @@ per line. Unlike the features CSV of :mod:`serde.csv`, a field here may be an in
 (``30``), a double (spelled by :mod:`serde.numbers`: ``1.0``, ``NaN``), a boolean
 (``true``/``false``) or a string (quoted only when it holds ``,``, ``"`` or a line break,
 or is empty). A null becomes an empty field — CSV's spelling of a missing value, which
-XGBoost and most CSV model servers read as "missing".
+XGBoost and most CSV model servers read as "missing" — except where it would be the whole
+line: a blank line is skipped by CSV readers, so with one column a null is a per-row error.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pyspark.sql.types import (
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
 from serde.csv import CSV_CONTENT_TYPE, require_batch_columns, row_value, serialized_from_strings
 from serde.ddl import schema_from
-from serde.errors import ResponseParseError, SchemaValidationError
+from serde.errors import ResponseParseError, RowSerializationError, SchemaValidationError
 from serde.features import NUMERIC_TYPES, require_columns
 from serde.json_coercion import INTEGER_RANGES
 from serde.json_predictions import record_batch_from_columns
@@ -46,6 +47,14 @@ from serde.registry import register_deserializer, register_serializer
 __all__ = ["CSVResponseRowDeserializer", "NamedCSVRequestRowSerializer"]
 
 _NEEDS_QUOTES = '[,"\\r\\n]|^$'
+#: Why a one-column line holding a null is refused: CSV spells a null as an empty field, so
+#: the line would be blank, and CSV readers skip blank lines; the endpoint would answer one
+#: result fewer than the rows sent and the whole body would fail on the count.
+_BLANK_LINE = (
+    "value is null, and a one-column CSV line holding a null is a blank line, which CSV "
+    "readers skip (the endpoint would answer one result fewer than the rows sent); fill or "
+    "drop nulls in this column before scoring"
+)
 _QUOTED_CHARACTERS = frozenset(',"\r\n')
 
 
@@ -119,14 +128,27 @@ class NamedCSVRequestRowSerializer(RequestRowSerializer):
         return list(self.columns)
 
     def serialize_row(self, row: Row) -> bytes:
-        return b",".join(_csv_field(row_value(row, c)) for c in self.columns) + b"\n"
+        line = b",".join(_csv_field(row_value(row, c)) for c in self.columns)
+        if not line:  # one column, null: see _BLANK_LINE
+            raise RowSerializationError(_BLANK_LINE, column=self.columns[0])
+        return line + b"\n"
 
     def serialize_batch(self, batch: pa.RecordBatch) -> SerializedRows:
         require_batch_columns(batch, self.columns)
         fields = [_column_fields(batch.column(c)) for c in self.columns]
         lines = pc.binary_join_element_wise(*fields, ",")
         lines = pc.binary_join_element_wise(lines, "\n", "")
-        return serialized_from_strings(lines, np.ones(batch.num_rows, dtype=bool))
+        live = np.ones(batch.num_rows, dtype=bool)
+        errors: dict[int, RowSerializationError] = {}
+        if len(self.columns) == 1:  # only a lone null field makes a blank line
+            column = self.columns[0]
+            live = ~np.asarray(batch.column(column).is_null().to_numpy(zero_copy_only=False))
+            errors = {
+                i: RowSerializationError(_BLANK_LINE, row_index=i, column=column)
+                for i in np.flatnonzero(~live).tolist()
+            }
+        rows = serialized_from_strings(lines, live)
+        return SerializedRows(rows.data, rows.offsets, errors)
 
 
 # -- responses ----------------------------------------------------------------------------

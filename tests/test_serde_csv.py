@@ -32,7 +32,11 @@ from serde import get_deserializer, get_serializer, serde_spec
 from serde.arrow_types import record_batch_from_rows
 from serde.base import ResponseRowDeserializer
 from serde.batching import RequestBatchIterator, RequestBody
-from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
+from serde.csv import (
+    EMPTY_FEATURES,
+    UnlabeledCSVRequestRowSerializer,
+    XGBoostCSVRowDeserializer,
+)
 from serde.errors import ResponseParseError, SchemaValidationError
 from serde.numbers import format_double
 
@@ -76,7 +80,8 @@ def test_non_finite_values_spelled_like_java(spark):
 
 
 def test_empty_and_ragged_vectors(spark):
-    # sparse vectors of different sizes, and an empty one: each row is written at its size
+    # sparse vectors of different sizes: each row is written at its size; an empty one
+    # would be a blank line, which CSV readers skip, so it is that row's error
     rows = [
         (0, Vectors.sparse(4, [3], [1.5])),
         (1, Vectors.dense([])),
@@ -85,7 +90,9 @@ def test_empty_and_ragged_vectors(spark):
     ]
     batch = arrow_batch(spark, rows, VECTOR_SCHEMA)
     result = both_paths(UnlabeledCSVRequestRowSerializer(), batch)
-    assert rows_of(result) == [b"0.0,0.0,0.0,1.5\n", b"\n", b"0.0,0.0\n", b"2.0\n"]
+    assert rows_of(result) == [b"0.0,0.0,0.0,1.5\n", b"", b"0.0,0.0\n", b"2.0\n"]
+    assert str(result.errors[1]) == f"row 1, column 'features': {EMPTY_FEATURES}"
+    assert sorted(result.errors) == [1]
 
 
 def test_null_vector_is_a_row_error_naming_row_and_column(spark):
@@ -119,7 +126,8 @@ def test_array_columns(spark, element_type, values, expected):
     schema = StructType([StructField("features", ArrayType(element_type))])
     batch = arrow_batch(spark, [(values,), ([],)], schema)
     result = both_paths(UnlabeledCSVRequestRowSerializer(schema), batch)
-    assert rows_of(result) == [expected, b"\n"]
+    assert rows_of(result) == [expected, b""]
+    assert str(result.errors[1]) == f"row 1, column 'features': {EMPTY_FEATURES}"
 
 
 def test_array_with_null_element_is_a_row_error(spark):
@@ -231,11 +239,11 @@ def test_round_trip_property(vectors, sparse):
     result = both_paths(UnlabeledCSVRequestRowSerializer(), batch)
     for i, values in enumerate(vectors):
         line = result.row(i)
-        if values is None:
+        if not values:  # null, or empty (a blank line): that row's error
             assert line == b"" and i in result.errors
             continue
         assert line.endswith(b"\n")
-        parsed = [float(t) for t in line[:-1].split(b",")] if values else []
+        parsed = [float(t) for t in line[:-1].split(b",")]
         assert len(parsed) == len(values)
         for got, want in zip(parsed, values):
             assert got == want or (math.isnan(got) and math.isnan(want))
