@@ -1,8 +1,10 @@
 """Finding and deleting leftovers: the ``endpoints-cleanup`` CLI, dry run first.
 
-Three "nightly" runs left endpoints behind (tagged ``team=ml``); a production endpoint
-lives beside them. The cleanup selects by name prefix and tag, shows what it would delete,
-then deletes exactly that — the production endpoint is never touched.
+Three "nightly" runs of the library left endpoints behind (tagged ``team=ml``; the library
+adds its own ``endpoint-serde:run-id`` tag to everything it creates). A production endpoint
+made by hand lives beside them, also tagged ``team=ml``. The cleanup selects by that tag,
+shows what it would delete — the production endpoint listed as skipped, because the
+library did not create it — then deletes exactly the nightly ones.
 """
 
 from __future__ import annotations
@@ -34,22 +36,34 @@ def cleanup_cli(url: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def main() -> int:
+    from endpoints.lifecycle.hosting import EndpointDeployer
+    from endpoints.lifecycle.naming import ResourceNames
     from endpoints.local import LocalEndpointHost
 
     model_dir = python_model_dir(MODEL, "cleanup-model")
     env = PYTHON_MODEL_ENV
     with LocalEndpointHost() as host:
         sm = host.sagemaker_client()
+        deployer = EndpointDeployer(sm)
         for name in ("nightly-2026-11-24", "nightly-2026-11-25", "nightly-2026-11-26"):
-            host.deploy_local(name, model_dir, runtime="python", environment=env)
-            arn = sm.describe_endpoint(EndpointName=name)["EndpointArn"]
-            sm.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "ml"}])
+            deployer.create_from_model_data(
+                model_dir.as_uri(),
+                "local/python:1",
+                "arn:aws:iam::123456789012:role/SageMakerRole",
+                "ml.m5.large",
+                1,
+                model_environment_variables={"ENDPOINT_SERDE_RUNTIME": "python", **env},
+                names=ResourceNames(name, name, name),
+                tags={"team": "ml"},
+            )
         host.deploy_local("production-scorer", model_dir, runtime="python", environment=env)
+        arn = sm.describe_endpoint(EndpointName="production-scorer")["EndpointArn"]
+        sm.add_tags(ResourceArn=arn, Tags=[{"Key": "team", "Value": "ml"}])
 
-        dry = cleanup_cli(host.url, "--prefix", "nightly-", "--tag", "team=ml", "--dry-run")
+        dry = cleanup_cli(host.url, "--tag", "team=ml", "--dry-run")
         still = [e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]]
         print(f"after the dry run, endpoints: {sorted(still)}")
-        real = cleanup_cli(host.url, "--prefix", "nightly-", "--tag", "team=ml", "--json")
+        real = cleanup_cli(host.url, "--tag", "team=ml", "--json")
         report = json.loads(real.stdout)
         left = sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"])
         print(f"after the cleanup, endpoints: {left}")

@@ -1,18 +1,26 @@
 """``endpoints-cleanup``: find and delete leftover SageMaker endpoints, configs and models.
 
-Selectors (at least one is required; given together, a resource must match all of them):
+Selectors (given together, a resource must match all of them):
 
 * ``--manifest FILE`` (repeatable): the resources a run recorded with
-  ``CreatedResources.write_manifest``;
+  ``CreatedResources.write_manifest`` — each only while it still is the one that run
+  created (same run-id tag, ARN and creation time); others are skipped and reported;
 * ``--prefix P``: names starting with ``P``;
 * ``--tag KEY=VALUE`` (repeatable): resources carrying every one of these tags;
-* ``--older-than AGE``: created more than ``AGE`` ago (``30m``, ``6h``, ``2d``, ``1w``).
+* ``--older-than AGE``: created more than ``AGE`` ago (``30m``, ``6h``, ``2d``, ``1w``);
+  it only narrows the others and is refused alone.
+
+``--prefix`` and ``--tag`` select only resources carrying the library's
+``endpoint-serde:run-id`` tag; ``--include-untagged`` lets them select others too.
+``--force-unverified`` deletes a manifest's resources where the manifest records too little
+to verify them (a recorded value that differs still skips). The rules live in
+:mod:`endpoints.lifecycle.selection`.
 
 ``--dry-run`` prints what would be deleted and deletes nothing. Deletion goes endpoints,
 then configs, then models, through :class:`~endpoints.lifecycle.cleanup.SageMakerResourceCleanup`
 (idempotent, throttle-retrying). Exit status: 0 when every selected resource was deleted
-or was already gone (or on a dry run), 1 when any deletion or the listing failed, 2 for a
-usage error.
+or was already gone (skipped ones included, and on a dry run), 1 when any deletion or the
+listing failed, 2 for a usage error (bad arguments, an unreadable or malformed manifest).
 """
 
 from __future__ import annotations
@@ -22,8 +30,7 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
@@ -33,31 +40,19 @@ from endpoints.errors import CleanupError
 from endpoints.failures import error_code, error_message
 from endpoints.lifecycle.cleanup import CleanupReport, Outcome, SageMakerResourceCleanup
 from endpoints.lifecycle.hosting import ControlPlaneCalls, ControlPlaneError
-from endpoints.lifecycle.resources import CreatedResources, ResourceKind, ResourceRef
+from endpoints.lifecycle.resources import CreatedResources
+from endpoints.lifecycle.selection import Candidate, Selection, UsageError, select
+from endpoints.redaction import install_botocore_log_filter
 
 __all__ = ["Candidate", "Selection", "main", "parse_age", "parse_tag", "select"]
 
 log = logging.getLogger(__name__)
 
+#: The outcome shown for a resource that matched but must not be deleted.
+_SKIPPED = "skipped"
+
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_NAME_CONTAINS = re.compile(r"^[a-zA-Z0-9-]+$")
-
-#: (list method, result key, name key, ARN key) per kind.
-_LISTINGS = {
-    ResourceKind.ENDPOINT: ("list_endpoints", "Endpoints", "EndpointName", "EndpointArn"),
-    ResourceKind.ENDPOINT_CONFIG: (
-        "list_endpoint_configs",
-        "EndpointConfigs",
-        "EndpointConfigName",
-        "EndpointConfigArn",
-    ),
-    ResourceKind.MODEL: ("list_models", "Models", "ModelName", "ModelArn"),
-}
-
-
-class UsageError(Exception):
-    """Bad command line; exit status 2."""
 
 
 def parse_age(text: str) -> timedelta:
@@ -77,88 +72,8 @@ def parse_tag(text: str) -> tuple[str, str]:
     return key, value
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A resource that exists (``arn`` set) or that a manifest names but is gone."""
-
-    ref: ResourceRef
-    arn: str | None = None
-    created: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Selection:
-    manifests: tuple[CreatedResources, ...] = ()
-    prefix: str | None = None
-    tags: tuple[tuple[str, str], ...] = ()
-    older_than: timedelta | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self.manifests or self.prefix or self.tags or self.older_than is not None)
-
-
-def select(
-    client: Any,
-    selection: Selection,
-    *,
-    calls: ControlPlaneCalls | None = None,
-    now: datetime | None = None,
-) -> list[Candidate]:
-    """The resources matching every selector, in deletion order. Lists all three kinds
-    (narrowed by name server-side when a prefix is given); tags are fetched only for
-    resources that passed the other selectors."""
-    if not selection:
-        raise UsageError("no selector given")
-    calls = calls or ControlPlaneCalls()
-    now = now or datetime.now(timezone.utc)
-    named = {ref for created in selection.manifests for ref in created.refs()}
-    found = {c.ref: c for c in _list_all(client, calls, selection.prefix)}
-
-    chosen: list[Candidate] = []
-    pool = [found.get(ref, Candidate(ref)) for ref in named] if named else found.values()
-    for candidate in pool:
-        if selection.prefix and not candidate.ref.name.startswith(selection.prefix):
-            continue
-        if selection.older_than is not None and not (
-            candidate.created and candidate.created <= now - selection.older_than
-        ):
-            continue
-        if selection.tags and not _has_tags(client, calls, candidate, selection.tags):
-            continue
-        chosen.append(candidate)
-    return sorted(chosen, key=lambda c: c.ref)
-
-
-def _list_all(client: Any, calls: ControlPlaneCalls, prefix: str | None) -> Iterator[Candidate]:
-    extra = {"NameContains": prefix} if prefix and _NAME_CONTAINS.match(prefix) else {}
-    for kind, (method, key, name_key, arn_key) in _LISTINGS.items():
-        for page in _pages(calls, getattr(client, method), MaxResults=100, **extra):
-            for item in page.get(key, []):
-                yield Candidate(
-                    ResourceRef(kind, item[name_key]), item.get(arn_key), item.get("CreationTime")
-                )
-
-
-def _pages(calls: ControlPlaneCalls, method: Callable[..., Any], **kwargs: Any) -> Iterator[dict]:
-    """Every page of a NextToken-paginated call, each call throttle-retried."""
-    token = None
-    while True:
-        page = calls.call(method, **kwargs, **({"NextToken": token} if token else {}))
-        yield page
-        token = page.get("NextToken")
-        if not token:
-            return
-
-
-def _has_tags(
-    client: Any, calls: ControlPlaneCalls, candidate: Candidate, wanted: Sequence[tuple[str, str]]
-) -> bool:
-    if candidate.arn is None:
-        return False
-    tags: dict[str, str] = {}
-    for page in _pages(calls, client.list_tags, ResourceArn=candidate.arn):
-        tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
-    return all(tags.get(key) == value for key, value in wanted)
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 # -- command line ------------------------------------------------------------------------
@@ -168,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="endpoints-cleanup",
         description="Delete SageMaker endpoints, endpoint configs and models selected by "
-        "manifest, name prefix, tag and age. Selectors combine: a resource must match all.",
+        "manifest, name prefix, tag and age. Selectors combine: a resource must match all. "
+        "--prefix and --tag select only resources endpoint-serde created (tagged "
+        "endpoint-serde:run-id); a manifest's resources only while they are the ones it "
+        "recorded.",
         epilog="examples: endpoints-cleanup --manifest run.json | endpoints-cleanup "
         "--prefix nightly- --tag team=ml --older-than 6h --dry-run",
     )
@@ -189,7 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="resources with this tag (repeatable; all must match)",
     )
     parser.add_argument(
-        "--older-than", type=parse_age, metavar="AGE", help="created before now - AGE (6h, 2d)"
+        "--older-than",
+        type=parse_age,
+        metavar="AGE",
+        help="created before now - AGE (6h, 2d); narrows the other selectors, never alone",
+    )
+    parser.add_argument(
+        "--include-untagged",
+        action="store_true",
+        help="let --prefix/--tag also select resources WITHOUT the endpoint-serde:run-id tag "
+        "(made by hand or by other tools)",
+    )
+    parser.add_argument(
+        "--force-unverified",
+        action="store_true",
+        help="delete a manifest's resources even where the manifest records no run id, ARN "
+        "or creation time to verify them by (a recorded value that differs still skips)",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="show what would be deleted; delete nothing"
@@ -205,7 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    now: Callable[[], datetime] = _utc_now,
+) -> int:
+    """The console script. ``now`` is when "older than" counts from (tests pass a fixed
+    time instead of waiting for resources to age)."""
     out = stdout or sys.stdout
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -218,34 +158,46 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
         selection = _selection_from(args)
         region = _region_for(args.region, selection.manifests)
         client = _client(args.profile, region, args.endpoint_url)
-    except UsageError as exc:
-        parser.print_usage(sys.stderr)
+    except UsageError as exc:  # one line: it says what to change (argparse's own add usage)
         print(f"endpoints-cleanup: error: {exc}", file=sys.stderr)
         return 2
 
     calls = ControlPlaneCalls()
     try:
-        chosen = select(client, selection, calls=calls)
+        chosen = select(client, selection, calls=calls, now=now())
     except (*ControlPlaneError, ClientError, BotoCoreError) as exc:
         print(f"endpoints-cleanup: could not list resources: {_describe(exc)}", file=sys.stderr)
         return 1
 
     if args.dry_run:
-        rows = [
-            (c, Outcome.ALREADY_GONE if c.arn is None else "would delete", None) for c in chosen
-        ]
-        _print_result(out, args.json, rows, dry_run=True, ok=True)
+        _print_result(out, args.json, _rows(chosen, None), dry_run=True, ok=True)
         return 0
 
     cleanup = SageMakerResourceCleanup(client, wait_for_endpoint_deletion=args.wait)
     try:
-        report = cleanup.delete_all(c.ref for c in chosen)
+        report = cleanup.delete_all(c.ref for c in chosen if not c.skipped)
     except CleanupError as exc:
         report = exc.report
-    by_ref = {o.ref: o for o in report.outcomes}
-    rows = [(c, by_ref[c.ref].outcome, by_ref[c.ref].reason) for c in chosen]
+    rows = _rows(chosen, report)
     _print_result(out, args.json, rows, dry_run=False, ok=report.ok, report=report)
     return 0 if report.ok else 1
+
+
+def _rows(
+    chosen: Sequence[Candidate], report: CleanupReport | None
+) -> list[tuple[Candidate, Any, str | None]]:
+    """(resource, outcome, reason) per matched resource: what the cleanup did, or on a dry
+    run (``report`` None) what it would do; skipped resources with their reason."""
+    done = {o.ref: o for o in report.outcomes} if report else {}
+    rows: list[tuple[Candidate, Any, str | None]] = []
+    for c in chosen:
+        if c.skipped:
+            rows.append((c, _SKIPPED, c.skipped))
+        elif report is not None:
+            rows.append((c, done[c.ref].outcome, done[c.ref].reason))
+        else:
+            rows.append((c, Outcome.ALREADY_GONE if c.arn is None else "would delete", None))
+    return rows
 
 
 def _selection_from(args: argparse.Namespace) -> Selection:
@@ -254,20 +206,16 @@ def _selection_from(args: argparse.Namespace) -> Selection:
         try:
             manifests.append(CreatedResources.read_manifest(path))
         except ValueError as exc:
-            raise UsageError(str(exc)) from exc
-    if args.prefix == "":
-        raise UsageError("--prefix must not be empty (it would match every resource)")
+            raise UsageError(f"--manifest {exc}") from exc
     selection = Selection(
         manifests=tuple(manifests),
         prefix=args.prefix,
         tags=tuple(args.tag),
         older_than=args.older_than,
+        include_untagged=args.include_untagged,
+        force_unverified=args.force_unverified,
     )
-    if not selection:
-        raise UsageError(
-            "no selector given: pass --manifest FILE, --prefix P, --tag KEY=VALUE and/or "
-            "--older-than AGE; endpoints-cleanup never deletes everything by default"
-        )
+    selection.check()
     return selection
 
 
@@ -295,13 +243,17 @@ def _client(profile: str | None, region: str | None, endpoint_url: str | None) -
 
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
-        return session.client("sagemaker", endpoint_url=endpoint_url)
+        client = session.client("sagemaker", endpoint_url=endpoint_url)
+        install_botocore_log_filter()
+        return client
     except ProfileNotFound as exc:
         raise UsageError(str(exc)) from exc
     except NoRegionError as exc:
         raise UsageError(
             "no AWS region: pass --region, set AWS_DEFAULT_REGION, or use a manifest"
         ) from exc
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise UsageError(f"--endpoint-url {endpoint_url}: {exc}") from exc
 
 
 def _describe(exc: BaseException) -> str:
@@ -329,11 +281,13 @@ def _print_result(
         }
         for c, outcome, reason in rows
     ]
+    skipped = sum(r["outcome"] == _SKIPPED for r in records)
     if as_json:
         payload = {
             "dry_run": dry_run,
             "ok": ok,
-            "selected": len(records),
+            "selected": len(records) - skipped,
+            "skipped": skipped,
             "retries": report.retries if report else 0,
             "resources": records,
         }
@@ -357,7 +311,7 @@ def _print_result(
     tail = (
         "dry run: nothing was deleted" if dry_run else ("done" if ok else "some deletions FAILED")
     )
-    out.write(f"{len(records)} selected ({summary}); {tail}\n")
+    out.write(f"{len(records)} matched ({summary}); {tail}\n")
 
 
 if __name__ == "__main__":
