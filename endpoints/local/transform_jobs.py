@@ -25,12 +25,12 @@ A job does what SageMaker's does, on one machine:
   already written stay, as on SageMaker.
 
 Differences from AWS, on purpose: ``SplitType`` ``TFRecord``, ``AugmentedManifestFile``
-and ``Converse`` inputs, and ``DataProcessing`` filters or joins are refused at create time
-(ValidationException saying so) rather than half-done; ``InvocationsTimeoutInSeconds`` is
-recorded but not enforced (a Python thread cannot be interrupted); ``MaxPayloadInMB`` 0
-(HTTP chunked encoding on AWS) means no size limit per mini-batch. A job that was running
-when the host stopped is ``Failed`` (or ``Stopped``, if it was stopping) when it restarts
-from its state directory.
+and ``Converse`` inputs, ``DataProcessing`` filters or joins and ``DataCaptureConfig`` are
+refused at create time (ValidationException saying so) rather than half-done;
+``InvocationsTimeoutInSeconds`` is recorded but not enforced (a Python thread cannot be
+interrupted); ``MaxPayloadInMB`` 0 (HTTP chunked encoding on AWS) means no size limit per
+mini-batch. A job still running when the host stops ends ``Failed`` (``Stopped`` if it was
+stopping), also when the host restarts from its state directory.
 """
 
 from __future__ import annotations
@@ -133,6 +133,8 @@ class JobSpec:
             raise _unsupported(f"S3DataType {data_type}", f"S3DataType {SUPPORTED_DATA_TYPES}")
         if split_type not in SUPPORTED_SPLITS:
             raise _unsupported(f"SplitType {split_type}", f"SplitType {SUPPORTED_SPLITS}")
+        if params.get("DataCaptureConfig"):
+            raise _unsupported("DataCaptureConfig", "no data capture")
         processing = params.get("DataProcessing") or {}
         if (
             processing.get("InputFilter", "$") != "$"
@@ -325,6 +327,7 @@ class _JobRun:
         self.container = container
         self.stop = threading.Event()
         self.shutdown = False  # the host is stopping, not the user
+        self.cut_short = False  # some input was left untransformed because of a stop
         self.thread = threading.Thread(
             target=self._run, name=f"transform-job:{spec.name}", daemon=True
         )
@@ -404,6 +407,7 @@ class _JobRun:
         with ThreadPoolExecutor(spec.concurrency, thread_name_prefix=f"tj:{spec.name}") as pool:
             for key, relative in inputs:
                 if self.stop.is_set():
+                    self.cut_short = True
                     break
                 run = _ObjectRun(key, relative, f"s3://{spec.input_bucket}/{key}")
                 pending.append(run)
@@ -450,12 +454,12 @@ class _JobRun:
             return
         for batch in batches:
             if self.stop.is_set():
-                run.cancelled = True
+                run.cancelled = self.cut_short = True
                 return
             self._window.acquire()
             if self.stop.is_set():  # stopped while waiting for a free slot
                 self._window.release()
-                run.cancelled = True
+                run.cancelled = self.cut_short = True
                 return
             future = pool.submit(self._score, run, batch)
             future.add_done_callback(lambda _f: self._window.release())
@@ -663,22 +667,22 @@ class TransformJobService:
     # ------------------------------------------------------------------------ lifecycle
 
     def finish(self, run: _JobRun, failure: str | None) -> None:
-        """Record how ``run`` ended: Stopped if it was asked to stop, else Failed with
-        ``failure``, else Completed."""
+        """Record how ``run`` ended: Stopped if the user stopped it; Failed if the host's
+        shutdown cut it short, or with ``failure``; else Completed."""
         name = run.spec.name
         status = "gone"
         with self.store.transaction() as store:
             record = store.resources[KIND].get(name)
             if record is not None:
                 stamp = store.now()
-                if run.shutdown:
+                if record["TransformJobStatus"] == "Stopping":
+                    status, failure = "Stopped", None
+                elif run.shutdown and run.cut_short:
                     status = "Failed"
                     failure = (
                         "InternalServerError: The local endpoint host stopped while the job "
                         "was running; create the job again under a new name."
                     )
-                elif run.stop.is_set() or record["TransformJobStatus"] == "Stopping":
-                    status, failure = "Stopped", None
                 else:
                     status = "Failed" if failure else "Completed"
                 record["TransformJobStatus"] = status
