@@ -100,6 +100,11 @@ def container(model_dir) -> dict:
     return {"Image": "local/python:1", "ModelDataUrl": model_dir.as_uri(), "Environment": PY_ENV}
 
 
+def no_image(model_dir) -> dict:
+    """A container named by its model data alone (Image is optional in the shape)."""
+    return {key: value for key, value in container(model_dir).items() if key != "Image"}
+
+
 def variant(model_name: str) -> dict:
     return {
         "VariantName": "AllTraffic",
@@ -129,7 +134,7 @@ def test_every_operation_answers_in_its_output_shape(host, raw, model_dir, tmp_p
                 "Tags": [{"Key": "team", "Value": "ml"}],
             },
         ),
-        ("CreateModel", {"ModelName": bare, "PrimaryContainer": container(model_dir)}),
+        ("CreateModel", {"ModelName": bare, "PrimaryContainer": no_image(model_dir)}),
         (
             "CreateModel",
             {
@@ -219,6 +224,10 @@ def test_every_operation_answers_in_its_output_shape(host, raw, model_dir, tmp_p
     }
     assert "DataCaptureConfig" not in bare_endpoint
     assert bare_endpoint["EndpointStatus"] == "InService"
+    assert full_endpoint["ProductionVariants"][0]["DeployedImages"][0]["SpecifiedImage"] == (
+        "local/python:1"
+    )
+    assert "DeployedImages" not in bare_endpoint["ProductionVariants"][0]  # none to report
     assert broken_endpoint["EndpointStatus"] == "Failed"
     assert "No *.onnx file" in broken_endpoint["FailureReason"]
     # after UpdateEndpoint to the capturing config, the summary follows the new config

@@ -156,19 +156,21 @@ class EndpointManager:
         model = self.store.get("models", live.model_name) or {}
         config = self.store.get("endpoint_configs", live.endpoint_config_name) or {}
         variant = config.get("ProductionVariants", [{}])[0]
-        image = primary_container(model).get("Image", "")
+        image = primary_container(model).get("Image")
         count = variant.get("InitialInstanceCount", 1)
         weight = variant.get("InitialVariantWeight", 1.0)
-        return {
+        summary: dict[str, Any] = {
             "VariantName": live.variant_name,
-            "DeployedImages": [
-                {"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": now}
-            ],
             "CurrentWeight": weight,
             "DesiredWeight": weight,
             "CurrentInstanceCount": count,
             "DesiredInstanceCount": count,
         }
+        if image:  # a container named by its ModelDataUrl alone has no image to report
+            summary["DeployedImages"] = [
+                {"SpecifiedImage": image, "ResolvedImage": image, "ResolutionTime": now}
+            ]
+        return summary
 
     # ------------------------------------------------------------------------------ waits
 
