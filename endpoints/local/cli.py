@@ -45,8 +45,17 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="SageMaker control plane + runtime + TF Serving")
     common(serve, 8080)
-    serve.add_argument("--s3-root", type=Path, help="s3://bucket/key reads <s3-root>/bucket/key")
-    serve.add_argument("--s3-endpoint-url", help="fetch s3:// artifacts from this S3 server")
+    serve.add_argument(
+        "--s3-root",
+        type=Path,
+        help="the host's S3: s3://bucket/key is <s3-root>/bucket/key, for models and transform "
+        "jobs, and served to boto3's s3 client on the host's port",
+    )
+    serve.add_argument(
+        "--s3-endpoint-url",
+        help="an S3 server (moto, MinIO) to fetch s3:// model data from and run transform "
+        "jobs on, instead of the S3 root",
+    )
     serve.add_argument("--state-dir", type=Path, help="persist resources here across restarts")
     serve.add_argument("--region", default="us-east-1")
 

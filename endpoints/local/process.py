@@ -88,6 +88,10 @@ class LocalHostProcess:
     def runtime_client(self) -> Any:
         return local_client(self.url, "sagemaker-runtime", self.region)
 
+    def s3_client(self) -> Any:
+        """A boto3 ``s3`` client on the child's S3 API (its ``--s3-root``)."""
+        return local_client(self.url, "s3", self.region)
+
     def set_faults(self, endpoint_name: str, spec: FaultSpec | None) -> None:
         """:meth:`LocalEndpointHost.set_faults
         <endpoints.local.LocalEndpointHost.set_faults>` through the child's
