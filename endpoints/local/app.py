@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from endpoints.local import kserve_v2
 from endpoints.local.control_plane import ControlPlane
 from endpoints.local.errors import ApiError, Surface, render_error
 from endpoints.local.faults import FaultInjector, FaultSpec
@@ -43,6 +44,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 CONTROL_BODY_LIMIT = 1024 * 1024
 _TF_SERVING = re.compile(r"^/v1/models/([^/:]+)(?:/versions/(\d+))?(?::(\w+))?$")
+_KSERVE_V2 = re.compile(r"^/v2/models/([^/]+)(?:/versions/([^/]+))?(?:/(infer|ready))?$")
 _JSON = [(b"content-type", b"application/json")]
 
 
@@ -165,6 +167,8 @@ class LocalHostApp:
                 return "_local", await self._local(path, receive)
         if path.startswith("/v1/models/"):
             return await self._tf_serving(method, path, receive, headers)
+        if path == "/v2" or path.startswith("/v2/"):
+            return await self._kserve_v2(method, path, receive, headers)
         if method == "GET":
             if path == "/ping":
                 return "_ping", self._ping()
@@ -250,6 +254,32 @@ class LocalHostApp:
             f"{method} {path}: this host serves POST /v1/models/<name>[/versions/<v>]:predict "
             "and GET /v1/models/<name>.",
         )
+
+    async def _kserve_v2(
+        self, method: str, path: str, receive: Receive, headers: dict[bytes, bytes]
+    ) -> tuple[str, Response]:
+        """KServe V2 REST: inference on an InService endpoint by name, its readiness and
+        metadata, and the server's health."""
+        if method == "GET" and path in kserve_v2.SERVER_ANSWERS:
+            return "_ping", Response(200, _JSON, kserve_v2.SERVER_ANSWERS[path])
+        match = _KSERVE_V2.match(path)
+        if match is None:
+            raise ApiError(404, "NotFound", f"{method} {path}: {kserve_v2.ROUTES}")
+        name, _version, verb = match.groups()
+        label = self._label(name)
+        if method == "POST" and verb == "infer":
+            headers = {**headers, b"content-type": kserve_v2.INFER_MEDIA_TYPE.encode()}
+            headers.pop(b"accept", None)  # a V2 answer is V2 JSON, whatever was asked
+            return label, await self._invoke(name, receive, headers, Surface.PLAIN)
+        if method == "GET" and verb != "infer":
+            live = self.invocations.manager.live(name)
+            if live is None:
+                message = f"Model {name} is not ready: no InService endpoint of that name."
+                return label, Response(404, _JSON, orjson.dumps({"error": message}))
+            if verb == "ready":
+                return label, Response(200, _JSON, b'{"ready":true}')
+            return label, Response(200, _JSON, kserve_v2.model_metadata(name, live.runtime))
+        raise ApiError(405, "MethodNotAllowed", f"{method} {path}: {kserve_v2.ROUTES}")
 
     def _model_status(self, name: str, version: str | None) -> Response:
         if self.invocations.manager.live(name) is None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from endpoints.local import codecs
+from endpoints.local import codecs, kserve_v2
 from endpoints.local.deployments import EndpointManager, LiveModel
 from endpoints.local.errors import ACCOUNT_ID, ApiError, BadInput, Surface, render_error
 from endpoints.local.faults import Fault, FaultInjector, FaultSpec
@@ -218,8 +218,9 @@ class InvocationService:
         )
         if fault is not None and fault.spec.latency_per_row_us:
             await asyncio.sleep(rows * fault.spec.latency_per_row_us / 1e6)
+        wire_type = codecs.JSON if out_type == kserve_v2.INFER_MEDIA_TYPE else out_type
         headers = [
-            (b"content-type", out_type.encode()),
+            (b"content-type", wire_type.encode()),
             (b"x-amzn-invoked-production-variant", live.variant_name.encode()),
         ]
         return Response(200, headers, payload)
@@ -248,6 +249,8 @@ class InvocationService:
             outputs, rows = _wrong_count(outputs, rows, fault.spec.wrong_count_delta)
         if kind == "malformed":
             return codecs.malformed_body(out_type), request.rows
+        if isinstance(request, kserve_v2.InferRequest):
+            return kserve_v2.encode_infer_response(outputs, request, live.model_name), request.rows
         return codecs.encode_response(outputs, rows, out_type, request.columnar), request.rows
 
     def _model_error(self, status: int, message: str, live: LiveModel) -> ApiError:
@@ -294,7 +297,10 @@ def predict_body(
     that the model refuses as input), ``ApiError`` for a content type no codec reads, and
     whatever the model itself raised (a count mismatch is a ``ValueError``).
     """
-    request = codecs.decode_request(body, media, runtime.input_width)
+    if media == kserve_v2.INFER_MEDIA_TYPE:  # the V2 route's requests, typed tensors
+        request: codecs.ModelInput = kserve_v2.decode_infer_request(body)
+    else:
+        request = codecs.decode_request(body, media, runtime.input_width)
     outputs = runtime.predict(request.data)
     _check_counts(outputs, request.rows)
     return outputs, request
