@@ -16,6 +16,7 @@ float32 cannot hold exactly arrives rounded. The answer holds one Record per row
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,19 +41,23 @@ from pyspark.sql.types import (
 
 from serde.arrow_types import VECTOR_ARROW_TYPE, is_matrix_struct, to_arrow_type
 from serde.base import ResponseRowDeserializer, SerializedRows
+from serde.ddl import schema_from
 from serde.errors import (
     ResponseParseError,
     RowSerializationError,
     SchemaValidationError,
 )
 from serde.features import (
+    MAX_DENSE_VALUES,
     NULL_FEATURES,
     FeatureBlock,
     features_from_batch,
     features_from_row,
     require_columns,
+    too_wide_to_densify,
 )
 from serde.features_column import FeaturesColumnSerializer
+from serde.json_coercion import INTEGER_RANGES
 from serde.matrices import MatrixTensor, matrix_tensor, matrix_tensors
 from serde.proto import record_pb2
 from serde.recordio import frame_record, padding_length, read_recordio, record_header
@@ -305,13 +310,30 @@ def _serialized_mixed_block(
 def write_label_records(rows: Sequence[Mapping[str, Any]]) -> bytes:
     """A RecordIO body with one Record per row, its ``label`` map holding each value as a
     ``Float32Tensor`` (a scalar becomes a one-value tensor), as SageMaker's built-in
-    algorithms answer. Keys are written in sorted order so the body is deterministic."""
+    algorithms answer. Keys are written in sorted order so the body is deterministic.
+
+    A row whose keys are not all strings (the label map's keys are), or whose value is not
+    numbers, raises :class:`RowSerializationError` naming the row and key."""
     record = record_pb2.Record()
     frames = []
-    for row in rows:
+    for index, row in enumerate(rows):
         record.Clear()
+        for key in row:
+            if not isinstance(key, str):
+                raise RowSerializationError(
+                    f"label names must be strings (a Record's label map is keyed by string), "
+                    f"got {key!r} ({type(key).__name__}); name every output with a string",
+                    row_index=index,
+                )
         for key in sorted(row):
-            values = np.atleast_1d(np.asarray(row[key], dtype=np.float64)).reshape(-1)
+            try:
+                values = np.atleast_1d(np.asarray(row[key], dtype=np.float64)).reshape(-1)
+            except (TypeError, ValueError) as exc:
+                raise RowSerializationError(
+                    f"label {key!r} must hold numbers, got {row[key]!r:.60}",
+                    row_index=index,
+                    column=key,
+                ) from exc
             _fill_tensor(record.label[key].float32_tensor, values)
         frames.append(frame_record(record.SerializeToString()))
     return b"".join(frames)
@@ -349,6 +371,46 @@ class _Tensor:
 
 class _UnusableLabelError(Exception):
     """A label value that cannot fill its column; the caller adds record and body."""
+
+
+#: The largest size a Spark ML vector has (its ``size`` is a Java ``int``).
+_MAX_VECTOR_SIZE = (1 << 31) - 1
+_MALFORMED = "the endpoint wrote a malformed sparse tensor"
+
+
+def _check_keys_in_shape(keys: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Every key must index an element of ``shape`` (flat, row-major)."""
+    cells = math.prod(shape)
+    outside = np.flatnonzero(keys >= cells) if cells <= np.iinfo(np.uint64).max else []
+    if len(outside):
+        at = int(outside[0])
+        raise _UnusableLabelError(
+            f"has key {int(keys[at])} at position {at}, outside its shape {list(shape)} (keys "
+            f"0..{cells - 1}); {_MALFORMED}"
+        )
+
+
+def _check_increasing(keys: np.ndarray) -> None:
+    """A vector's indices must increase strictly (Spark's ``SparseVector`` rule)."""
+    bad = np.flatnonzero(keys[1:] <= keys[:-1])
+    if len(bad):
+        at = int(bad[0]) + 1
+        what = "repeats" if keys[at] == keys[at - 1] else "follows"
+        raise _UnusableLabelError(
+            f"has key {int(keys[at])} at position {at}, which {what} key {int(keys[at - 1])}; "
+            f"a Vector's indices must increase (sorted, no repeats); {_MALFORMED}"
+        )
+
+
+def _check_unique(keys: np.ndarray) -> None:
+    """No key twice: which of two values would fill the element is anyone's guess."""
+    order = np.argsort(keys, kind="stable")
+    repeated = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+    if len(repeated):
+        at = int(order[repeated[0] + 1])
+        raise _UnusableLabelError(
+            f"has key {int(keys[at])} twice (again at position {at}); {_MALFORMED}"
+        )
 
 
 class _ColumnReader:
@@ -391,30 +453,74 @@ class _ColumnReader:
             values = tensor.values
             if not values:
                 raise _UnusableLabelError("holds an empty tensor")
-            return int(values[0]) if self.integral else float(values[0])
+            return self._integer(values[0]) if self.integral else float(values[0])
         cell = _Tensor(
             np.array(tensor.values, dtype=np.float64),
-            np.array(tensor.keys, dtype=np.int64) if tensor.keys else None,
+            # uint64 on the wire: read as such, so a key past 2**63 is checked, not wrapped
+            np.array(tensor.keys, dtype=np.uint64) if tensor.keys else None,
             tuple(int(s) for s in tensor.shape),
         )
-        self._check(cell)
+        cell = self._checked(cell)
         if self.kind == "scalar":
             first = cell.first()
-            return int(first) if self.integral else first
+            return self._integer(first) if self.integral else first
         return cell
 
-    def _check(self, tensor: _Tensor) -> None:
+    def _integer(self, value: float) -> int:
+        """A scalar for an integral column: a NaN, an infinity or a value outside the
+        column's range would fail in Arrow (or, worse, wrap), so each is refused here."""
+        low, high = INTEGER_RANGES[type(self.data_type)]
+        if not math.isfinite(value) or not low <= value <= high:
+            raise _UnusableLabelError(
+                f"holds {value!r}, which a {self.data_type.simpleString()} column cannot hold "
+                f"(integers from {low} to {high}); declare the column double"
+            )
+        return int(value)
+
+    def _checked(self, tensor: _Tensor) -> _Tensor:
+        """``tensor`` if its column can take it, its keys as int64 where they index one;
+        else :class:`_UnusableLabelError` naming what is wrong (the first bad key)."""
         if len(tensor.values) == 0 and self.kind != "array":
             raise _UnusableLabelError("holds an empty tensor")
-        if tensor.keys is not None and len(tensor.keys) != len(tensor.values):
+        keys = tensor.keys
+        if keys is None:
+            return tensor
+        if len(keys) != len(tensor.values):
+            raise _UnusableLabelError(f"has {len(keys)} keys for {len(tensor.values)} values")
+        shape = tensor.shape
+        if self.kind == "vector" and len(shape) != 1:
             raise _UnusableLabelError(
-                f"has {len(tensor.keys)} keys for {len(tensor.values)} values"
-            )
-        if tensor.keys is not None and self.kind == "vector" and len(tensor.shape) != 1:
-            raise _UnusableLabelError(
-                f"is a sparse tensor of shape {list(tensor.shape)}; a Vector column needs a "
+                f"is a sparse tensor of shape {list(shape)}; a Vector column needs a "
                 "one-dimensional shape"
             )
+        if self.kind == "array" and not shape:
+            raise _UnusableLabelError(
+                "is a sparse tensor without a shape, so its size is unknown; an array column "
+                "is filled dense and needs it. Read the label into a vector column"
+            )
+        if shape:
+            _check_keys_in_shape(keys, shape)
+        if self.kind == "vector":
+            if shape[0] > _MAX_VECTOR_SIZE:
+                raise _UnusableLabelError(
+                    f"is a sparse tensor of shape {list(shape)}; a Spark Vector holds at most "
+                    f"{_MAX_VECTOR_SIZE:,} elements; check what the endpoint writes under "
+                    "this key"
+                )
+            _check_increasing(keys)
+        elif self.kind == "array":
+            cells = math.prod(shape)
+            if too_wide_to_densify(cells, True):
+                raise _UnusableLabelError(
+                    f"is a sparse tensor of shape {list(shape)} ({cells:,} elements); an array "
+                    f"column is filled dense, and over {MAX_DENSE_VALUES:,} elements is refused "
+                    "rather than allocated. Read the label into a vector column, which keeps it "
+                    "sparse"
+                )
+            _check_unique(keys)
+        else:  # a scalar reads only whether a key is 0: no need to index with them
+            return tensor
+        return _Tensor(tensor.values, keys.astype(np.int64), shape)
 
     def python_value(self, cell: Any) -> Any:
         """The value a ``pyspark.sql.Row`` holds: float/int, a vector, or a list."""
@@ -432,16 +538,27 @@ class ProtobufResponseRowDeserializer(ResponseRowDeserializer):
     """Reads one result row per RecordIO Record, column i from label ``protobuf_keys[i]``
     (default: the column names).
 
-    As in sagemaker_pyspark, a numeric scalar column takes the tensor's first value and a
+    ``schema`` is a ``StructType`` or DDL (``"score double, probs array<double>"``). As in
+    sagemaker_pyspark, a numeric scalar column takes the tensor's first value and a
     ``Vector`` column the whole tensor (sparse when the tensor has keys, then ``shape`` must
     be one-dimensional). ``array<double>`` columns take the tensor densified. Float32,
     Float64 and Int32 tensors are all read; values come back as doubles, so a float32 on the
     wire reads as its exact double value.
+
+    A sparse tensor is checked before anything is built from it, so a malformed answer
+    fails its batch here, naming the record and key, instead of a Spark job later: keys
+    must index its shape, increase strictly for a ``Vector`` column and not repeat for an
+    array column, whose dense size is capped at :data:`serde.features.MAX_DENSE_VALUES`
+    (a few bytes may declare any shape). An integral column refuses NaN and values outside
+    its range.
     """
 
     accepts = PROTOBUF_CONTENT_TYPE
 
-    def __init__(self, schema: StructType, protobuf_keys: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, schema: StructType | str, protobuf_keys: Sequence[str] | None = None
+    ) -> None:
+        schema = schema_from(schema)
         keys = list(schema.names if protobuf_keys is None else protobuf_keys)
         if len(keys) != len(schema.fields):
             raise SchemaValidationError(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Hashable
 
 import pytest
 
@@ -22,6 +21,7 @@ from endpoints.errors import (
 )
 from endpoints.failures import error_for_response, from_backend_error, parse_retry_after
 from endpoints.retry import RetryPolicy
+from serde.errors import UnknownSerDeError
 
 
 @pytest.mark.parametrize(
@@ -204,9 +204,6 @@ class EchoEndpoint(Endpoint):
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
         return body
 
-    def client_key(self) -> Hashable:
-        return ("echo",)
-
     def close(self) -> None:
         self.closed += 1
 
@@ -217,17 +214,14 @@ def test_endpoint_base_defaults():
         assert same is endpoint
         assert same.invoke(b"x", "text/csv", "text/csv") == b"x"
     assert endpoint.closed == 1
-    endpoint.set_pool_size(4)
-    assert endpoint._pool_size == 10  # the default pool is never shrunk
-    endpoint.set_pool_size(32)
-    assert endpoint._pool_size == 32
     with pytest.raises(NotImplementedError, match="EchoEndpoint cannot be saved"):
         endpoint.to_spec()
 
 
-def test_endpoint_from_spec_refuses_unknown_kinds():
-    with pytest.raises(ValueError) as info:
+def test_endpoint_from_spec_refuses_unknown_kinds_naming_the_known_ones():
+    with pytest.raises(UnknownSerDeError) as info:
         endpoint_from_spec({"kind": "grpc", "options": {}})
     assert str(info.value) == (
-        "unknown endpoint kind 'grpc' in saved spec; expected one of ['http', 'sagemaker']"
+        "no endpoint_kind registered as 'grpc'; known: http, sagemaker. Register one with "
+        "register_endpoint_kind('grpc') or install the package providing it"
     )

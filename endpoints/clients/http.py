@@ -3,26 +3,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import base64
+from collections.abc import Mapping
 from typing import Any
 
 from endpoints.clients.client_cache import client_cache
+from endpoints.clients.specs import register_endpoint_kind
 from endpoints.clients.transport import Endpoint, Secret
 from endpoints.errors import TransportError
 from endpoints.failures import error_for_response, parse_retry_after
+from endpoints.redaction import is_harmless_header, redact_headers, redact_url, split_user_info
 
 __all__ = ["HttpEndpoint"]
 
-_SENSITIVE_HEADERS = frozenset({"authorization", "x-api-key", "proxy-authorization", "cookie"})
 _MAX_MESSAGE = 500
 
 
+@register_endpoint_kind("http")
 class HttpEndpoint(Endpoint):
     """POSTs each body to ``url``.
 
-    Headers named like credentials (Authorization, X-Api-Key, Cookie) are kept as
-    :class:`~endpoints.clients.transport.Secret`. Status handling matches SageMaker's: 429 and 503
-    are throttles (``Retry-After`` honoured), other 5xx server errors, 4xx rejections.
+    Every header but the harmless ones (:data:`endpoints.redaction.HARMLESS_HEADERS`:
+    Content-Type, Accept, User-Agent, SageMaker's routing headers) may carry a credential, so
+    it is kept as a :class:`~endpoints.clients.transport.Secret`: sent, never shown, never
+    saved. User info in ``url`` (``https://user:password@host/...``) is sent as HTTP Basic
+    ``Authorization`` (urllib3 would drop it) and is not part of :attr:`url`. Status handling
+    matches SageMaker's: 429 and 503 are throttles (``Retry-After`` honoured), other 5xx
+    server errors, 4xx rejections.
 
     >>> HttpEndpoint.tf_serving("http://127.0.0.1:8501", "half_plus_two")
     HttpEndpoint('http://127.0.0.1:8501/v1/models/half_plus_two:predict')
@@ -38,16 +45,23 @@ class HttpEndpoint(Endpoint):
         name: str | None = None,
     ) -> None:
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"url must start with http:// or https://, got {url!r}")
-        self.url = url
+            raise ValueError(f"url must start with http:// or https://, got {redact_url(url)!r}")
+        self.url, user_info = split_user_info(url)
         self.headers = {
-            k: (Secret(v) if k.lower() in _SENSITIVE_HEADERS and isinstance(v, str) else v)
+            k: (Secret(v) if isinstance(v, str) and not is_harmless_header(k) else v)
             for k, v in (headers or {}).items()
         }
+        if user_info is not None:
+            if any(k.lower() == "authorization" for k in self.headers):
+                raise ValueError(
+                    "url carries user info and headers carry Authorization: give the "
+                    "credentials once"
+                )
+            basic = base64.b64encode(user_info.encode("utf-8")).decode("ascii")
+            self.headers["Authorization"] = Secret(f"Basic {basic}")
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
-        self.name = name or url
-        self._pool_size = 10
+        self.name = redact_url(name) if name else self.url
 
     @classmethod
     def tf_serving(
@@ -70,15 +84,12 @@ class HttpEndpoint(Endpoint):
         """A SageMaker inference container's own ``/invocations`` route."""
         return cls(base_url.rstrip("/") + "/invocations", **kwargs)
 
-    def client_key(self) -> Hashable:
-        return ("urllib3", self.connect_timeout_s, self.read_timeout_s, self._pool_size)
-
-    def _build_pool(self) -> Any:
+    def _build_pool(self, pool_size: int) -> Any:
         import urllib3
 
         return urllib3.PoolManager(
             num_pools=4,
-            maxsize=self._pool_size,
+            maxsize=pool_size,
             block=False,
             retries=False,
             timeout=urllib3.Timeout(connect=self.connect_timeout_s, read=self.read_timeout_s),
@@ -91,7 +102,8 @@ class HttpEndpoint(Endpoint):
         headers = {k: (v.reveal() if isinstance(v, Secret) else v) for k, v in self.headers.items()}
         headers["Content-Type"] = content_type
         headers["Accept"] = accept
-        pool = client_cache.get(self.client_key(), self._build_pool)
+        key = ("urllib3", self.connect_timeout_s, self.read_timeout_s)
+        pool = client_cache.get(key, self._build_pool)
         try:
             response = pool.request("POST", self.url, body=body, headers=headers, retries=False)
         except (ConnectTimeoutError, NewConnectionError) as exc:
@@ -120,7 +132,12 @@ class HttpEndpoint(Endpoint):
         }
         if public:
             options["headers"] = public
-        return {"kind": "http", "options": options}
+        spec: dict[str, Any] = {"kind": "http", "options": options}
+        secret = sorted(k for k, v in self.headers.items() if isinstance(v, Secret))
+        if secret:  # names only: loading refuses until they are given again
+            spec["credentials_not_saved"] = secret
+        return spec
 
     def __repr__(self) -> str:
-        return f"HttpEndpoint({self.url!r})"
+        headers = f", headers={redact_headers(self.headers)!r}" if self.headers else ""
+        return f"HttpEndpoint({self.url!r}{headers})"

@@ -14,7 +14,7 @@ with HTTP 400 is a throttle, 5xx a server error, ...) — or raises an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from endpoints.clients.transport import Endpoint
@@ -64,9 +64,6 @@ class MockEndpoint(Endpoint):
             message=answer.body.decode("utf-8", "replace") or f"HTTP {answer.status}",
             retry_after=answer.retry_after,
         )
-
-    def client_key(self) -> Hashable:
-        return ("mock", id(self))
 
     def __repr__(self) -> str:
         return f"MockEndpoint({getattr(self.handler, '__name__', 'handler')}, name={self.name!r})"

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from typing import Any
 
 from endpoints.clients.client_cache import client_cache
+from endpoints.clients.specs import register_endpoint_kind
 from endpoints.clients.transport import Endpoint, Secret
 from endpoints.failures import from_backend_error
+from endpoints.redaction import install_botocore_log_filter
 
 __all__ = ["SageMakerEndpoint"]
 
+_CREDENTIALS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
+
+@register_endpoint_kind("sagemaker")
 class SageMakerEndpoint(Endpoint):
     """``invoke_endpoint`` on ``endpoint_name``.
 
@@ -63,22 +67,9 @@ class SageMakerEndpoint(Endpoint):
             None if v is None else (v if isinstance(v, Secret) else Secret(v))
             for v in (aws_access_key_id, aws_secret_access_key, aws_session_token)
         )
-        self._pool_size = 10
         self.name = f"sagemaker:{endpoint_name}"
 
-    def client_key(self) -> Hashable:
-        return (
-            "sagemaker-runtime",
-            self.region,
-            self.profile_name,
-            self.endpoint_url,
-            self.connect_timeout_s,
-            self.read_timeout_s,
-            self._pool_size,
-            self._credentials,
-        )
-
-    def _build_client(self) -> Any:
+    def _build_client(self, pool_size: int) -> Any:
         import boto3
         from botocore.config import Config
 
@@ -95,16 +86,27 @@ class SageMakerEndpoint(Endpoint):
             # every call's parameters are built here, never by a user; validating them
             # again costs about a tenth of a call's CPU, and the endpoint validates anyway
             parameter_validation=False,
-            max_pool_connections=self._pool_size,
+            max_pool_connections=pool_size,
             connect_timeout=self.connect_timeout_s,
             read_timeout=self.read_timeout_s,
             tcp_keepalive=True,
         )
-        return session.client("sagemaker-runtime", endpoint_url=self.endpoint_url, config=config)
+        client = session.client("sagemaker-runtime", endpoint_url=self.endpoint_url, config=config)
+        install_botocore_log_filter()  # botocore's DEBUG lines carry the session token
+        return client
 
     @property
     def client(self) -> Any:
-        return client_cache.get(self.client_key(), self._build_client)
+        key = (
+            "sagemaker-runtime",
+            self.region,
+            self.profile_name,
+            self.endpoint_url,
+            self.connect_timeout_s,
+            self.read_timeout_s,
+            self._credentials,
+        )
+        return client_cache.get(key, self._build_client)
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
         kwargs: dict[str, Any] = {
@@ -143,7 +145,14 @@ class SageMakerEndpoint(Endpoint):
             "custom_attributes": self.custom_attributes,
             "inference_component_name": self.inference_component_name,
         }
-        return {"kind": "sagemaker", "options": {k: v for k, v in options.items() if v is not None}}
+        spec: dict[str, Any] = {
+            "kind": "sagemaker",
+            "options": {k: v for k, v in options.items() if v is not None},
+        }
+        given = [name for name, v in zip(_CREDENTIALS, self._credentials) if v is not None]
+        if given:  # names only: loading refuses until they are given again
+            spec["credentials_not_saved"] = given
+        return spec
 
     def __repr__(self) -> str:
         extra = "".join(

@@ -1,16 +1,16 @@
 """The endpoint interface the engine talks to, like a transport beneath an HTTP client.
 
 An :class:`Endpoint` is a small, picklable *description* of where requests go (a
-SageMaker endpoint name and region, or a URL and headers). The network client behind it
-(a boto3 client, a urllib3 pool) is built lazily, once per Python worker process, by
-:mod:`endpoints.clients.client_cache`, so shipping an endpoint to executors ships no sockets and
-no credentials from the driver.
+SageMaker endpoint name and region, or a URL and headers): it sends a body
+(:meth:`~Endpoint.invoke`), describes itself for a saved Pipeline (:meth:`~Endpoint.to_spec`)
+and closes. The network client behind it (a boto3 client, a urllib3 pool) is built lazily,
+once per Python worker process and sized for the engine's window, by
+:mod:`endpoints.clients.client_cache`, so shipping an endpoint to executors ships no sockets.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Hashable
 from typing import Any
 
 __all__ = ["Endpoint", "Secret"]
@@ -61,18 +61,9 @@ class Endpoint(ABC):
     def invoke(self, body: bytes, content_type: str, accept: str) -> bytes:
         """Sends ``body`` and returns the response body, or raises an InvocationError."""
 
-    @abstractmethod
-    def client_key(self) -> Hashable:
-        """What identifies the network client this endpoint needs; endpoints with equal
-        keys share one client per process."""
-
-    def set_pool_size(self, connections: int) -> None:
-        """Asks for a connection pool large enough for ``connections`` requests at once.
-        Called before the first request of a partition."""
-        self._pool_size = max(getattr(self, "_pool_size", 10), connections)
-
     def to_spec(self) -> dict[str, Any]:
-        """A JSON-safe description to save in a Pipeline; secrets are left out."""
+        """``{"kind", "options"}`` to save in a Pipeline, the kind registered with
+        :func:`~endpoints.clients.specs.register_endpoint_kind`; secrets are left out."""
         raise NotImplementedError(f"{type(self).__name__} cannot be saved")
 
     def close(self) -> None:

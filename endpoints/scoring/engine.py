@@ -165,7 +165,7 @@ class PartitionRun:
             max_batch_bytes=options.max_batch_bytes,
         )
         slots = max(1, math.ceil(options.window_max))
-        scorer.endpoint.set_pool_size(slots)
+        client_cache.reserve(slots)
         self.sender = BodySender(
             endpoint=scorer.endpoint,
             content_type=self.serializer.content_type,
