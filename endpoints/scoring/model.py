@@ -495,4 +495,8 @@ def _concurrent_tasks(dataset: DataFrame) -> int:
 def _sagemaker_client(region: str | None, endpoint_url: str | None) -> Any:
     import boto3
 
-    return boto3.client("sagemaker", region_name=region, endpoint_url=endpoint_url)
+    from endpoints.redaction import install_botocore_log_filter
+
+    client = boto3.client("sagemaker", region_name=region, endpoint_url=endpoint_url)
+    install_botocore_log_filter()  # botocore's DEBUG lines carry the session token
+    return client
