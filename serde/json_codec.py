@@ -50,7 +50,10 @@ def describe_json_value(value: Any) -> str:
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
-        return f"number {value!r}"
+        text = repr(value)
+        return (
+            f"number {text}" if len(text) <= 40 else f"number {text[:20]}... ({len(text)} digits)"
+        )
     if isinstance(value, str):
         return f"string {value[:40]!r}{'...' if len(value) > 40 else ''}"
     if isinstance(value, list):
@@ -71,3 +74,7 @@ def decode_json(body: bytes, accepts: str = JSON_CONTENT_TYPE) -> Any:
             return stdlib_json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise ResponseParseError(f"not valid JSON ({exc})", body, accepts) from None
+        except RecursionError:  # orjson stops at 1024 levels; Python's parser recurses
+            raise ResponseParseError(
+                f"not valid JSON ({exc}): nested deeper than any prediction is", body, accepts
+            ) from None

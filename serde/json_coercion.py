@@ -82,7 +82,10 @@ def coercer(data_type: DataType, nullable: bool = True) -> Callable[[Any], Any]:
             if kind is float:
                 return value
             if kind is int:
-                return float(value)
+                try:
+                    return float(value)
+                except OverflowError:  # an integer beyond any double (Python's parser reads it)
+                    raise Mismatch(f"{expected} (a number a double can hold)", value) from None
             return null_or_fail(value)
 
         return to_float
