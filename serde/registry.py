@@ -28,6 +28,7 @@ from serde.errors import SerdeError, UnknownSerDeError
 __all__ = [
     "DESERIALIZER_ENTRY_POINT_GROUP",
     "SERIALIZER_ENTRY_POINT_GROUP",
+    "NameRegistry",
     "SerDeInfo",
     "deserializer_from_spec",
     "get_deserializer",
@@ -64,8 +65,12 @@ class SerDeInfo:
         return f"{self.cls.__module__}.{self.cls.__qualname__}"
 
 
-class _Registry:
-    def __init__(self, kind: str, base: type, group: str, media_attr: str) -> None:
+class NameRegistry:
+    """Classes by name, filled by a decorator and by an entry-point group loaded on the
+    first miss. The SerDe registries are two of these; ``endpoints`` keeps its endpoint
+    kinds in a third, so every pluggable piece is found, saved and refused alike."""
+
+    def __init__(self, kind: str, base: type, group: str, media_attr: str = "") -> None:
         self.kind = kind
         self.base = base
         self.group = group
@@ -134,7 +139,7 @@ class _Registry:
                 name,
                 self.kind,
                 cls,
-                str(getattr(cls, self.media_attr, "")),
+                str(getattr(cls, self.media_attr, "")) if self.media_attr else "",
                 tuple(_option_names(cls)),
             )
             for name, cls in sorted(self._by_name.items())
@@ -150,10 +155,10 @@ def _option_names(cls: type) -> list[str]:
     return [p.name for p in params if p.name != "self" and p.kind is not p.VAR_POSITIONAL]
 
 
-_serializers = _Registry(
+_serializers = NameRegistry(
     "serializer", RequestRowSerializer, SERIALIZER_ENTRY_POINT_GROUP, "content_type"
 )
-_deserializers = _Registry(
+_deserializers = NameRegistry(
     "deserializer", ResponseRowDeserializer, DESERIALIZER_ENTRY_POINT_GROUP, "accepts"
 )
 
