@@ -44,6 +44,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 
 from endpoints.local import codecs
@@ -203,20 +204,34 @@ def _s3_location(uri: str, where: str) -> tuple[str, str]:
 # --------------------------------------------------------------------- records, batches
 
 
-def split_records(data: bytes, split_type: str) -> list[bytes]:
-    """An object's records: itself whole, its lines (each with its newline; a last line
-    without one too), or its RecordIO records (each framed whole again)."""
-    if split_type == "None":
-        return [data] if data else []
-    if split_type == "Line":
-        lines = data.split(b"\n")
-        records = [line + b"\n" for line in lines[:-1]]
-        if lines[-1]:
-            records.append(lines[-1])
-        return records
-    from serde.recordio import frame_record, read_recordio
+@dataclass(frozen=True)
+class Records:
+    """An object's records as offsets into one buffer: record *i* is
+    ``data[bounds[i]:bounds[i + 1]]``. Mini-batches are slices of ``data``, one copy each,
+    never a million small ``bytes`` joined again (half a job's time, measured)."""
 
-    return [frame_record(payload) for payload in read_recordio(data)]
+    data: bytes
+    bounds: np.ndarray  # int64, len = records + 1
+
+    @classmethod
+    def split(cls, data: bytes, split_type: str) -> Records:
+        """The object whole (``None``), its lines (each with its newline; a last line
+        without one too), or its RecordIO records (each framed whole again, so a record a
+        writer split in parts is one record here)."""
+        if split_type == "None":
+            return cls(data, np.array([0, len(data)] if data else [0], dtype=np.int64))
+        if split_type == "Line":
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A) + 1
+            tail = [len(data)] if len(data) and (not ends.size or ends[-1] != len(data)) else []
+            return cls(data, np.concatenate([[0], ends, tail]).astype(np.int64))
+        from serde.recordio import frame_record, read_recordio
+
+        frames = [frame_record(payload) for payload in read_recordio(data)]
+        sizes = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
+        return cls(b"".join(frames), np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
 
 
 @dataclass(frozen=True)
@@ -234,22 +249,28 @@ class RecordTooLarge(Exception):
         self.index, self.size, self.limit = index, size, limit
 
 
-def mini_batches(records: list[bytes], strategy: str, limit: int | None) -> Iterator[MiniBatch]:
-    """``records`` packed as ``strategy`` says, each body at most ``limit`` bytes; raises
-    :class:`RecordTooLarge` for a record that alone is over the limit."""
-    start, size = 0, 0
-    for index, record in enumerate(records):
-        if limit is not None and len(record) > limit:
-            raise RecordTooLarge(index, len(record), limit)
+def mini_batches(records: Records, strategy: str, limit: int | None) -> Iterator[MiniBatch]:
+    """``records`` packed as ``strategy`` says — one each, or as many consecutive ones as
+    fit in ``limit`` bytes (``None``: all) — raising :class:`RecordTooLarge` first if any
+    record alone is over the limit."""
+    bounds = records.bounds
+    count = len(records)
+    if limit is not None and count:
+        sizes = np.diff(bounds)
+        largest = int(np.argmax(sizes))
+        if sizes[largest] > limit:
+            raise RecordTooLarge(largest, int(sizes[largest]), limit)
+    first = 0
+    while first < count:
         if strategy == "SingleRecord":
-            yield MiniBatch(index, 1, record)
-            continue
-        if limit is not None and size + len(record) > limit:
-            yield MiniBatch(start, index - start, b"".join(records[start:index]))
-            start, size = index, 0
-        size += len(record)
-    if strategy != "SingleRecord" and start < len(records):
-        yield MiniBatch(start, len(records) - start, b"".join(records[start:]))
+            stop = first + 1
+        elif limit is None:
+            stop = count
+        else:  # the most records whose bytes fit: the last bound within start + limit
+            stop = int(np.searchsorted(bounds, bounds[first] + limit, side="right")) - 1
+        body = records.data[bounds[first] : bounds[stop]]
+        yield MiniBatch(first, stop - first, body)
+        first = stop
 
 
 def assemble(answers: list[bytes], assemble_with: str) -> bytes:
@@ -426,7 +447,7 @@ class _JobRun:
             data = self.service.objects.get(spec.input_bucket, run.key)
             if spec.gzip_input:
                 data = gzip.decompress(data)
-            records = split_records(data, spec.split_type)
+            records = Records.split(data, spec.split_type)
             batches = list(mini_batches(records, spec.batch_strategy, spec.max_payload_bytes))
         except ObjectStoreError as error:
             run.failure = ObjectFailure(run.uri, "ClientError", f"could not read: {error.message}")
