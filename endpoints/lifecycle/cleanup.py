@@ -132,12 +132,6 @@ class SageMakerResourceCleanup:
         print(report)  # cleanup: 3 deleted, 0 already gone, 0 failed ...
     """
 
-    _DELETE_CALLS = {
-        ResourceKind.ENDPOINT: ("delete_endpoint", "EndpointName"),
-        ResourceKind.ENDPOINT_CONFIG: ("delete_endpoint_config", "EndpointConfigName"),
-        ResourceKind.MODEL: ("delete_model", "ModelName"),
-    }
-
     def __init__(
         self,
         sagemaker_client: Any,
@@ -211,7 +205,8 @@ class SageMakerResourceCleanup:
         return outcome
 
     def _delete(self, ref: ResourceRef) -> ResourceOutcome:
-        method_name, key = self._DELETE_CALLS[ref.kind]
+        api = ref.kind.calls
+        method_name, key = api.delete_method, api.name_key
         try:
             self.calls.call(getattr(self.client, method_name), **{key: ref.name})
         except ControlPlaneError as exc:
