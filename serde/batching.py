@@ -19,6 +19,7 @@ from pyspark.sql import Row
 
 from serde.base import RequestRowSerializer, SerializedRows, serialize_rows
 from serde.errors import RowSerializationError, RowTooLargeError
+from serde.options import whole_number
 
 __all__ = [
     "DEFAULT_MAX_BATCH_BYTES",
@@ -76,8 +77,9 @@ class RequestBatchIterator:
         max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
     ) -> None:
-        if max_batch_records < 1:
-            raise ValueError(f"max_batch_records must be at least 1, got {max_batch_records}")
+        # checked here, where the user wrote them, not first inside a Spark task
+        max_batch_records = whole_number("max_batch_records", max_batch_records, minimum=1)
+        max_batch_bytes = whole_number("max_batch_bytes", max_batch_bytes, minimum=1)
         framing = len(serializer.body_prefix) + len(serializer.body_suffix)
         if max_batch_bytes <= framing:
             raise ValueError(

@@ -42,6 +42,7 @@ from serde.errors import RowSerializationError, SchemaValidationError
 __all__ = [
     "MATRIX_NOT_A_VECTOR",
     "MAX_DENSE_VALUES",
+    "MAX_VECTOR_SIZE",
     "NULL_ELEMENT",
     "NULL_FEATURES",
     "NUMERIC_TYPES",
@@ -80,6 +81,9 @@ MATRIX_NOT_A_VECTOR = (
 #: 2**20-wide hashed features fit four times over; a wider row fits no real-time
 #: endpoint's request anyway.
 MAX_DENSE_VALUES = 1 << 22
+#: The most elements a Spark ML vector has: its ``size`` is a Java ``int``. A response
+#: declaring a bigger vector is malformed, whatever it stores.
+MAX_VECTOR_SIZE = (1 << 31) - 1
 #: Bytes the shortest element takes in a dense text row (``0.0`` and a separator).
 _MIN_TEXT_BYTES_PER_VALUE = 4
 

@@ -36,6 +36,7 @@ from serde.errors import (
     SchemaValidationError,
 )
 from serde.features import (
+    MAX_VECTOR_SIZE,
     NUMERIC_TYPES,
     FeatureBlock,
     features_from_batch,
@@ -52,6 +53,7 @@ from serde.numbers import (
     to_float64,
     token_bounds,
 )
+from serde.options import whole_number
 from serde.registry import register_deserializer, register_serializer
 
 __all__ = [
@@ -210,7 +212,7 @@ class LibSVMResponseRowDeserializer(ResponseRowDeserializer):
     and an item must hold exactly one ``:`` — otherwise Spark would get an invalid vector.
 
     Args:
-        dim: the size of every features vector.
+        dim: the size of every features vector (at most 2**31 - 1, as in Spark).
     """
 
     accepts = LIBSVM_CONTENT_TYPE
@@ -218,9 +220,8 @@ class LibSVMResponseRowDeserializer(ResponseRowDeserializer):
     def __init__(
         self, dim: int, label_column_name: str = "label", features_column_name: str = "features"
     ) -> None:
-        if int(dim) < 0:
-            raise ValueError(f"dim is the vector size and must not be negative, got {dim}")
-        self.dim = int(dim)
+        # a Spark vector's size is a Java int: a wider dim would fail every response in Arrow
+        self.dim = whole_number("dim", dim, minimum=0, maximum=MAX_VECTOR_SIZE)
         self.label_column_name = label_column_name
         self.features_column_name = features_column_name
         self._schema = StructType(

@@ -49,6 +49,7 @@ from serde.errors import (
 )
 from serde.features import (
     MAX_DENSE_VALUES,
+    MAX_VECTOR_SIZE,
     NULL_FEATURES,
     FeatureBlock,
     features_from_batch,
@@ -373,8 +374,6 @@ class _UnusableLabelError(Exception):
     """A label value that cannot fill its column; the caller adds record and body."""
 
 
-#: The largest size a Spark ML vector has (its ``size`` is a Java ``int``).
-_MAX_VECTOR_SIZE = (1 << 31) - 1
 _MALFORMED = "the endpoint wrote a malformed sparse tensor"
 
 
@@ -501,10 +500,10 @@ class _ColumnReader:
         if shape:
             _check_keys_in_shape(keys, shape)
         if self.kind == "vector":
-            if shape[0] > _MAX_VECTOR_SIZE:
+            if shape[0] > MAX_VECTOR_SIZE:
                 raise _UnusableLabelError(
                     f"is a sparse tensor of shape {list(shape)}; a Spark Vector holds at most "
-                    f"{_MAX_VECTOR_SIZE:,} elements; check what the endpoint writes under "
+                    f"{MAX_VECTOR_SIZE:,} elements; check what the endpoint writes under "
                     "this key"
                 )
             _check_increasing(keys)

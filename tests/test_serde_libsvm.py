@@ -294,9 +294,19 @@ def test_response_errors_name_the_line_and_quote_the_body(body, reason):
         )
 
 
-def test_negative_dim_is_refused():
-    with pytest.raises(ValueError, match="dim is the vector size and must not be negative"):
-        LibSVMResponseRowDeserializer(-1)
+@pytest.mark.parametrize(
+    ("dim", "error", "message"),
+    [
+        (-1, ValueError, "dim must be from 0 to 2,147,483,647, got -1"),
+        (2**31, ValueError, "dim must be from 0 to 2,147,483,647, got 2,147,483,648"),
+        (2.5, TypeError, "dim must be a whole number (from 0 to 2,147,483,647), got 2.5 (float)"),
+        ("7", TypeError, "dim must be a whole number (from 0 to 2,147,483,647), got '7' (str)"),
+    ],
+)
+def test_dim_outside_a_spark_vector_size_is_refused_at_construction(dim, error, message):
+    with pytest.raises(error) as info:
+        LibSVMResponseRowDeserializer(dim)
+    assert str(info.value).startswith(message)
 
 
 def test_registry_name():
