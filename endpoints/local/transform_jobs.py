@@ -11,7 +11,7 @@ A job does what SageMaker's does, on one machine:
   into mini-batches (``BatchStrategy`` ``SingleRecord``: one each; ``MultiRecord``: as many
   as fit in ``MaxPayloadInMB``) and scores each one through the path invocations take
   (:func:`~endpoints.local.runtime_api.predict_body`), ``MaxConcurrentTransforms`` x
-  ``InstanceCount`` mini-batches at once, with the model loaded once for the job;
+  ``InstanceCount`` mini-batches at once (at most 64), the model loaded once for the job;
 - it writes the answers in input order to ``S3OutputPath/<key below the input prefix>.out``,
   joined as ``AssembleWith`` says (``None``: as they came; ``Line``: each mini-batch's
   answer ends in a newline), so with ``Line`` splitting and an answer line per record, line
@@ -69,6 +69,7 @@ DEFAULT_PAYLOAD_MB = 6
 DEFAULT_CONCURRENCY = 1
 DEFAULT_STRATEGY = "MultiRecord"  # what SageMaker picks when none is given
 DEFAULT_INVOCATION_RETRIES = 3
+MAX_WORKERS = 64  # threads per job on this one machine, whatever InstanceCount says
 FAILURE_REASON_MAX = 1024
 TERMINAL = ("Completed", "Failed", "Stopped")
 SUPPORTED_SPLITS = ("None", "Line", "RecordIO")
@@ -168,7 +169,7 @@ class JobSpec:
             gzip_input=transform_input.get("CompressionType", "None") == "Gzip",
             batch_strategy=params.get("BatchStrategy", DEFAULT_STRATEGY),
             max_payload_bytes=payload_mb * MB if payload_mb else None,
-            concurrency=concurrency * instances,
+            concurrency=min(concurrency * instances, MAX_WORKERS),
             output_bucket=output_bucket,
             output_prefix=output_prefix,
             accept=accept,
