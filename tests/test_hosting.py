@@ -260,7 +260,7 @@ def lifecycle_host(tmp_path_factory):
     model_dir = s3_root / "bucket" / "models" / "sum"
     model_dir.mkdir(parents=True)
     (model_dir / "model.py").write_text(SUM_MODEL)
-    with LocalEndpointHost(s3_root=s3_root) as host:
+    with LocalEndpointHost(s3_root=s3_root, allow_python_models=True) as host:
         yield host
 
 
@@ -382,3 +382,90 @@ def test_factories_create_score_and_clean_end_to_end(lifecycle_host, spark, tmp_
     for model in (from_s3, from_job):
         assert len(cleanup.delete_resources(model.created_resources).deleted) == 3
         assert model.created_resources.endpoint_name not in names_on(sm)
+
+
+def _deployment(host, prefix: str, model_data: str = "s3://bucket/models/sum/"):
+    from endpoints.lifecycle.deployment import Deployment
+
+    return Deployment(
+        host.sagemaker_client(),
+        model_data_url=model_data,
+        model_image="local/python:1",
+        role_arn=ROLE,
+        instance_type="ml.m5.large",
+        environment=PYTHON_ENV,
+        name_policy=NamePolicy(prefix),
+        sleep=Sleeps(),
+    )
+
+
+def test_a_deployment_is_a_context_manager_that_creates_once_and_deletes_in_reverse(
+    lifecycle_host,
+):
+    sm = lifecycle_host.sagemaker_client()
+    deployment = _deployment(lifecycle_host, "ctx")
+    name = deployment.endpoint_name  # known before anything exists
+    assert name.startswith("ctx-") and name not in names_on(sm)
+    with deployment as live:
+        assert live.create() is live.created  # a second create makes nothing new
+        assert [m["ModelName"] for m in sm.list_models(NameContains="ctx-")["Models"]] == [name]
+        answer = lifecycle_host.runtime_client().invoke_endpoint(
+            EndpointName=name, Body=b"1,2\n", ContentType="text/csv"
+        )
+        assert answer["Body"].read() == b"3.0"
+        assert repr(live) == f"Deployment({name!r}, created)"
+    assert name not in names_on(sm)
+    assert sm.list_endpoint_configs(NameContains="ctx-")["EndpointConfigs"] == []
+
+
+def test_a_deployment_that_fails_to_create_leaves_nothing_behind(lifecycle_host):
+    sm = lifecycle_host.sagemaker_client()
+    deployment = _deployment(lifecycle_host, "ctx-bad", model_data="s3://bucket/models/missing/")
+    with pytest.raises(EndpointCreationError, match="went Failed"), deployment:
+        raise AssertionError("the block must not run")
+    assert deployment.created.endpoint_name == deployment.endpoint_name  # it got that far
+    assert deployment.endpoint_name not in names_on(sm)
+    # asking again re-raises the first failure; it does not create a second set
+    with pytest.raises(EndpointCreationError, match="went Failed"):
+        deployment.create()
+    assert sm.list_models(NameContains="ctx-bad-")["Models"] == []
+
+
+def test_create_on_transform_creates_once_for_the_model_and_its_param_copies(
+    lifecycle_host, spark
+):
+    """transform(df, params) runs on a copy: it used to take the creation step with it, so
+    the next transform(df) failed with "already exists" and cleanup found nothing."""
+    from endpoints.scoring.model import EndpointCreationPolicy, SageMakerModel
+    from serde.csv import UnlabeledCSVRequestRowSerializer, XGBoostCSVRowDeserializer
+
+    sm = lifecycle_host.sagemaker_client()
+    model = SageMakerModel.from_model_s3_path(
+        "s3://bucket/models/sum/",
+        "local/python:1",
+        ROLE,
+        "ml.m5.large",
+        1,
+        UnlabeledCSVRequestRowSerializer(),
+        XGBoostCSVRowDeserializer(),
+        PYTHON_ENV,
+        EndpointCreationPolicy.CREATE_ON_TRANSFORM,
+        sm,
+        name_policy=NamePolicy("on-transform"),
+        endpoint_url=lifecycle_host.url,
+        region="us-east-1",
+    )
+    assert not model.created_resources  # nothing until the first transform
+    name = model.endpoint.endpoint_name
+    df = spark.createDataFrame([(i, [float(i), 2.0]) for i in range(10)], ["id", "features"])
+    with_params = model.transform(df, {model.maxInFlight: 2}).orderBy("id").collect()
+    plain = model.transform(df).orderBy("id").collect()
+    assert [r.prediction for r in with_params] == [r.prediction for r in plain]
+    assert [r.prediction for r in plain] == [i + 2.0 for i in range(10)]
+    assert model.created_resources.endpoint_name == name
+    assert model.copy().created_resources == model.created_resources
+    assert [m["ModelName"] for m in sm.list_models(NameContains="on-transform-")["Models"]] == [
+        name
+    ]
+    assert len(SageMakerResourceCleanup(sm).delete_resources(model.created_resources).deleted) == 3
+    assert name not in names_on(sm)

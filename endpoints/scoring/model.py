@@ -27,6 +27,8 @@ from endpoints.clients.sagemaker_runtime import SageMakerEndpoint
 from endpoints.clients.specs import endpoint_from_spec
 from endpoints.clients.transport import Endpoint
 from endpoints.errors import ConfigurationError
+from endpoints.lifecycle.deployment import Deployment
+from endpoints.lifecycle.hosting import EndpointDeployer
 from endpoints.lifecycle.resources import CreatedResources
 from endpoints.retry import RetryPolicy
 from endpoints.scoring.engine import PartitionScorer
@@ -35,7 +37,6 @@ from endpoints.scoring.options import EngineOptions
 from endpoints.scoring.results import output_schema, result_struct_type
 from endpoints.scoring.spark_plan import score_dataframe
 from serde.base import RequestRowSerializer, ResponseRowDeserializer
-from serde.batching import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS
 from serde.errors import SerdeError
 from serde.registry import deserializer_from_spec, serde_spec, serializer_from_spec
 
@@ -50,6 +51,30 @@ class EndpointCreationPolicy(enum.Enum):
     CREATE_ON_CONSTRUCT = "CREATE_ON_CONSTRUCT"
     CREATE_ON_TRANSFORM = "CREATE_ON_TRANSFORM"
     DO_NOT_CREATE = "DO_NOT_CREATE"
+
+
+#: Every knob's default, defined once (in EngineOptions) and read by the keyword arguments
+#: and the Params below.
+_DEFAULTS = EngineOptions()
+
+
+def _params_of(options: EngineOptions) -> dict[str, Any]:
+    """``options`` as this model's Param values (the inverse of ``engine_options``)."""
+    return {
+        "prependResultRows": options.prepend_result_rows,
+        "onError": options.on_error,
+        "errorColumnName": options.error_column_name,
+        "maxInFlight": options.max_in_flight,
+        "jobMaxInFlight": options.job_max_in_flight or 0,
+        "maxBatchRecords": options.max_batch_records,
+        "maxBatchBytes": options.max_batch_bytes,
+        "maxAttempts": options.retry.max_attempts,
+        "maxRetrySeconds": options.retry.max_elapsed_s,
+        "backoffBaseSeconds": options.retry.backoff_base_s,
+        "backoffMaxSeconds": options.retry.backoff_max_s,
+        "throttlingCodes": sorted(options.retry.throttling_codes),
+        "retryableCodes": sorted(options.retry.retryable_codes),
+    }
 
 
 def _param(name: str, doc: str, converter: Any) -> Param:
@@ -97,6 +122,12 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         "backoffBaseSeconds", "first backoff ceiling", TypeConverters.toFloat
     )
     backoffMaxSeconds = _param("backoffMaxSeconds", "largest backoff", TypeConverters.toFloat)
+    throttlingCodes = _param(
+        "throttlingCodes", "error codes that mean 'slow down'", TypeConverters.toListString
+    )
+    retryableCodes = _param(
+        "retryableCodes", "further error codes worth retrying", TypeConverters.toListString
+    )
 
     def __init__(
         self,
@@ -104,60 +135,47 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         endpoint: Endpoint | None = None,
         request_row_serializer: RequestRowSerializer | None = None,
         response_row_deserializer: ResponseRowDeserializer | None = None,
-        prepend_result_rows: bool = True,
-        on_error: str = "fail",
-        error_column_name: str = "error",
-        max_in_flight: int = 8,
-        job_max_in_flight: int | None = None,
-        max_batch_records: int = DEFAULT_MAX_BATCH_RECORDS,
-        max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        prepend_result_rows: bool = _DEFAULTS.prepend_result_rows,
+        on_error: str = _DEFAULTS.on_error,
+        error_column_name: str = _DEFAULTS.error_column_name,
+        max_in_flight: int = _DEFAULTS.max_in_flight,
+        job_max_in_flight: int | None = _DEFAULTS.job_max_in_flight,
+        max_batch_records: int = _DEFAULTS.max_batch_records,
+        max_batch_bytes: int = _DEFAULTS.max_batch_bytes,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__()
-        retry = retry_policy or RetryPolicy()
+        retry = retry_policy or _DEFAULTS.retry
         self._setDefault(
             endpointSpec="",
             requestRowSerializerSpec="",
             responseRowDeserializerSpec="",
-            prependResultRows=True,
-            onError="fail",
-            errorColumnName="error",
-            maxInFlight=8,
-            jobMaxInFlight=0,
-            maxBatchRecords=DEFAULT_MAX_BATCH_RECORDS,
-            maxBatchBytes=DEFAULT_MAX_BATCH_BYTES,
-            maxAttempts=RetryPolicy.max_attempts,
-            maxRetrySeconds=RetryPolicy.max_elapsed_s,
-            backoffBaseSeconds=RetryPolicy.backoff_base_s,
-            backoffMaxSeconds=RetryPolicy.backoff_max_s,
+            **_params_of(_DEFAULTS),
         )
-        self._set(
-            prependResultRows=prepend_result_rows,
-            onError=on_error,
-            errorColumnName=error_column_name,
-            maxInFlight=max_in_flight,
-            jobMaxInFlight=job_max_in_flight or 0,
-            maxBatchRecords=max_batch_records,
-            maxBatchBytes=max_batch_bytes,
-            maxAttempts=retry.max_attempts,
-            maxRetrySeconds=retry.max_elapsed_s,
-            backoffBaseSeconds=retry.backoff_base_s,
-            backoffMaxSeconds=retry.backoff_max_s,
+        # validated before any Param is set: a bad value fails here, naming itself
+        options = EngineOptions(
+            max_in_flight=max_in_flight,
+            job_max_in_flight=job_max_in_flight,
+            max_batch_records=max_batch_records,
+            max_batch_bytes=max_batch_bytes,
+            on_error=on_error,
+            error_column_name=error_column_name,
+            prepend_result_rows=prepend_result_rows,
+            retry=retry,
         )
+        self._set(**_params_of(options))
         self._endpoint: Endpoint | None = None
         self._serializer: RequestRowSerializer | None = None
         self._deserializer: ResponseRowDeserializer | None = None
         self._accumulator: Any = None
-        self._pending_creation: Any = None
-        #: What this object created on SageMaker: empty until a factory creates something.
-        self.created_resources: CreatedResources = CreatedResources()
+        #: The SageMaker resources a factory created (or will, on the first transform)
+        self.deployment: Deployment | None = None
         if endpoint is not None:
             self.set_endpoint(endpoint)
         if request_row_serializer is not None:
             self.set_request_row_serializer(request_row_serializer)
         if response_row_deserializer is not None:
             self.set_response_row_deserializer(response_row_deserializer)
-        self.engine_options()  # validate now, not on the first transform
 
     # -- factories -----------------------------------------------------------------------
 
@@ -237,15 +255,24 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         ``endpoint_url`` points both the control plane (unless ``sagemaker_client`` is
         given) and the runtime at another server, such as the local endpoint host.
         """
-        from endpoints.lifecycle.hosting import EndpointDeployer
-        from endpoints.lifecycle.naming import NamePolicy
-
         policy = EndpointCreationPolicy(endpoint_creation_policy)
         client = sagemaker_client or _sagemaker_client(region, endpoint_url)
-        names = (name_policy or NamePolicy()).names()
+        deployment = Deployment(
+            client,
+            model_data_url=model_path,
+            model_image=model_image,
+            role_arn=model_execution_role_arn,
+            instance_type=endpoint_instance_type,
+            instance_count=endpoint_initial_instance_count,
+            environment=model_environment_variables,
+            name_policy=name_policy,
+            tags=tags,
+            wait_timeout_s=wait_timeout_s,
+            manifest_path=manifest_path,
+        )
         model = cls(
             endpoint=SageMakerEndpoint(
-                names.endpoint_name,
+                deployment.endpoint_name,
                 region=region or client.meta.region_name,
                 endpoint_url=endpoint_url,
             ),
@@ -254,31 +281,10 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
             prepend_result_rows=prepend_result_rows,
             **options,
         )
-
-        def create() -> None:
-            deployer = EndpointDeployer(client, wait_timeout_s=wait_timeout_s)
-            try:
-                model.created_resources = deployer.create_from_model_data(
-                    model_data_url=model_path,
-                    model_image=model_image,
-                    model_execution_role_arn=model_execution_role_arn,
-                    endpoint_instance_type=endpoint_instance_type,
-                    endpoint_initial_instance_count=endpoint_initial_instance_count,
-                    model_environment_variables=model_environment_variables,
-                    names=names,
-                    tags=tags,
-                )
-            except Exception as exc:
-                model.created_resources = getattr(exc, "created", None) or CreatedResources()
-                raise
-            finally:
-                if manifest_path and model.created_resources:
-                    model.created_resources.write_manifest(manifest_path)
-
         if policy is EndpointCreationPolicy.CREATE_ON_CONSTRUCT:
-            create()
-        elif policy is EndpointCreationPolicy.CREATE_ON_TRANSFORM:
-            model._pending_creation = create
+            deployment.create()
+        if policy is not EndpointCreationPolicy.DO_NOT_CREATE:
+            model.deployment = deployment
         return model
 
     @classmethod
@@ -310,8 +316,6 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         sagemaker_pyspark's ``fromTrainingJob``); the model data comes from
         DescribeTrainingJob, asked of that client.
         """
-        from endpoints.lifecycle.hosting import EndpointDeployer
-
         client = sagemaker_client or _sagemaker_client(region, endpoint_url)
         model_path = EndpointDeployer(client).model_data_from_training_job(training_job_name)
         return cls.from_model_s3_path(
@@ -396,6 +400,8 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
                 max_elapsed_s=g(self.maxRetrySeconds),
                 backoff_base_s=g(self.backoffBaseSeconds),
                 backoff_max_s=g(self.backoffMaxSeconds),
+                throttling_codes=frozenset(g(self.throttlingCodes)),
+                retryable_codes=frozenset(g(self.retryableCodes)),
             ),
         )
 
@@ -407,9 +413,8 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         return output_schema(schema, self.response_row_deserializer, self.engine_options())
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        if self._pending_creation is not None:
-            create, self._pending_creation = self._pending_creation, None
-            create()
+        if self.deployment is not None:
+            self.deployment.create()  # CREATE_ON_TRANSFORM; once, shared with Param copies
         schema = dataset.schema
         self.transformSchema(schema)
         serializer = self.request_row_serializer
@@ -431,6 +436,13 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
             result_struct_type(self.response_row_deserializer, options),
             prepend_result_rows=options.prepend_result_rows,
         )
+
+    @property
+    def created_resources(self) -> CreatedResources:
+        """What this model's factory created on SageMaker, for cleanup: empty for a model
+        on an existing endpoint, and until a CREATE_ON_TRANSFORM model's first transform.
+        A copy of the model (``transform(df, params)``) shares it."""
+        return self.deployment.created if self.deployment is not None else CreatedResources()
 
     @property
     def last_metrics(self) -> TransformMetrics | None:
