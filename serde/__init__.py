@@ -1,13 +1,14 @@
 """The SerDe framework: rows → request bodies, response bodies → rows.
 
-No SparkSession and no network are needed here. Built-in SerDes are registered under
-short names on import; see :mod:`serde.registry`.
+No SparkSession and no network are needed here. ``import serde`` imports every built-in
+SerDe module — that is what registers them under their short names (:mod:`serde.registry`)
+— and binds their public classes here; it never imports ``endpoints`` or the SageMaker
+SDK (the SDK adapters import it when first used).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from serde.base import RequestRowSerializer, ResponseRowDeserializer, SerializedRows
 from serde.batch_serde import (
@@ -49,25 +50,19 @@ _BUILTIN_MODULES = (
     "serde.sagemaker_sdk",
 )
 
-#: Public class name → module, imported on first use.
-_LAZY: dict[str, str] = {}
 
-
-def _load_builtins() -> None:
+def _import_builtins() -> list[str]:
+    """Imports the built-in modules and binds their public names here; returns the names."""
+    names = []
     for module_name in _BUILTIN_MODULES:
         module = importlib.import_module(module_name)
-        for name in getattr(module, "__all__", ()):
-            _LAZY[name] = module_name
+        for name in module.__all__:
+            globals()[name] = getattr(module, name)
+            names.append(name)
+    return names
 
 
-_load_builtins()
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'serde' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+_BUILTIN_NAMES = _import_builtins()
 
 
 __all__ = sorted(
@@ -96,6 +91,6 @@ __all__ = sorted(
         "register_deserializer",
         "register_serializer",
         "serde_spec",
-        *_LAZY,
+        *_BUILTIN_NAMES,
     ]
 )
