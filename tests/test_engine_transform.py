@@ -312,9 +312,10 @@ def test_clients_are_reused_across_partitions(spark, local_host, sum_endpoint, c
     model.transform(features_df(spark, 8_000, partitions=16)).collect()
     m = model.last_metrics
     assert m.partitions == 16
-    # one client per Python worker (local[2] runs a couple), not one per partition; workers
-    # reused from earlier tests may already hold theirs
-    assert m.client_constructions <= 4
+    # one client per Python worker, not one per partition. How many workers Spark starts
+    # (and which, reused from earlier tests, already hold a client) is its scheduler's
+    # choice; the count of clients built per worker is proven in test_endpoint_kinds.py
+    assert m.client_constructions < m.partitions
 
 
 def test_a_failing_user_deserializer_is_reported_with_the_body(spark, local_host, sum_endpoint):
