@@ -31,8 +31,6 @@ from endpoints.clients.http import HttpEndpoint
 from endpoints.scoring.model import SageMakerModel
 from serde.kserve_v2 import KServeV2RequestRowSerializer, KServeV2ResponseRowDeserializer
 
-pytest.importorskip("mlserver_sklearn", reason="the test extra installs mlserver-sklearn")
-
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 START_TIMEOUT_S = 180  # a loaded 2-core machine: MLServer imports a lot before it listens
 README = Path(__file__).resolve().parents[1] / "README.md"
