@@ -216,8 +216,8 @@ class KServeV2RequestRowSerializer(RequestRowSerializer):
             else list(features_column_name)
         )
         self._inputs: list[_Input] | None = None
-        head = dumps({"outputs": [{"name": n} for n in self.outputs]})[1:-1] if outputs else b""
-        tail = b"]" + (b"," + head if head else b"")
+        wanted = dumps({"outputs": [{"name": n} for n in outputs]})[1:-1] if outputs else b""
+        tail = b"]" + (b"," + wanted if wanted else b"")
         if self.parameters is not None:
             tail += b',"parameters":' + dumps(self.parameters)
         self._tail = tail + b"}"
@@ -630,22 +630,22 @@ class KServeV2ResponseRowDeserializer(ColumnsDeserializer):
                 f'"data"}}, ...]}}, got {describe_json_value(document)}',
                 body,
             )
-        tensors = self._tensors(document["outputs"], body)
+        outputs = self._outputs_by_name(document["outputs"], body)
         columns: list[ColumnValues] = []
         rows: tuple[str, int] | None = None
         for field, output in zip(self._outputs_schema.fields, self._output_names):
-            tensor = tensors.get(output)
-            if tensor is None:
+            if output not in outputs:
                 where = f"output {output!r}" + (
                     f" (column {field.name!r})" if output != field.name else ""
                 )
                 raise self._fail(
                     f"{where} is missing; the response has outputs "
-                    f"[{', '.join(map(repr, tensors))}]. Ask for it with "
+                    f"[{', '.join(map(repr, outputs))}]. Ask for it with "
                     "KServeV2RequestRowSerializer(outputs=[...]) or map names to columns "
                     "with output_mapping={output: column}",
                     body,
                 )
+            tensor = self._tensor(output, outputs[output], body)
             count = tensor.shape[0]
             if rows is not None and count != rows[1]:
                 raise self._fail(
@@ -666,15 +666,14 @@ class KServeV2ResponseRowDeserializer(ColumnsDeserializer):
             columns.append([text] * (rows[1] if rows else 0))
         return columns
 
-    def _tensors(self, outputs: Any, body: bytes) -> dict[str, _OutputTensor]:
-        """Every output of the response, checked: a name, a shape whose first dimension
-        is the row count, a V2 datatype, and as many values as the shape holds."""
+    def _outputs_by_name(self, outputs: Any, body: bytes) -> dict[str, dict]:
+        """The response's output objects by name; only those the schema reads are parsed."""
         if type(outputs) is not list:
             raise self._fail(
                 f"'outputs' is {describe_json_value(outputs)}; expected a list of tensors",
                 body,
             )
-        tensors: dict[str, _OutputTensor] = {}
+        by_name = {}
         for k, output in enumerate(outputs):
             if not isinstance(output, dict) or not isinstance(output.get("name"), str):
                 raise self._fail(
@@ -682,35 +681,39 @@ class KServeV2ResponseRowDeserializer(ColumnsDeserializer):
                     '"name", "shape", "datatype" and "data"',
                     body,
                 )
-            name = output["name"]
-            shape = output.get("shape")
-            if (
-                type(shape) is not list
-                or not shape
-                or not all(type(d) is int and d >= 0 for d in shape)
-            ):
-                raise self._fail(
-                    f"output {name!r}: shape is {describe_json_value(shape)}; expected a list "
-                    "of sizes, the first the row count",
-                    body,
-                )
-            datatype = output.get("datatype")
-            if datatype not in KSERVE_V2_DATATYPES:
-                raise self._fail(
-                    f"output {name!r}: datatype is {describe_json_value(datatype)}; expected "
-                    f"one of {', '.join(KSERVE_V2_DATATYPES)}",
-                    body,
-                )
-            values = self._values(name, output.get("data"), datatype, body)
-            expected = math.prod(shape)
-            if len(values) != expected:
-                raise self._fail(
-                    f"output {name!r} has shape {shape} ({expected} values) but its data holds "
-                    f"{len(values)}",
-                    body,
-                )
-            tensors[name] = _OutputTensor(name, tuple(shape), datatype, values)
-        return tensors
+            by_name[output["name"]] = output
+        return by_name
+
+    def _tensor(self, name: str, output: dict, body: bytes) -> _OutputTensor:
+        """One output, checked: a shape whose first dimension is the row count, a V2
+        datatype, and as many values as the shape holds."""
+        shape = output.get("shape")
+        if (
+            type(shape) is not list
+            or not shape
+            or not all(type(d) is int and d >= 0 for d in shape)
+        ):
+            raise self._fail(
+                f"output {name!r}: shape is {describe_json_value(shape)}; expected a list of "
+                "sizes, the first the row count",
+                body,
+            )
+        datatype = output.get("datatype")
+        if datatype not in KSERVE_V2_DATATYPES:
+            raise self._fail(
+                f"output {name!r}: datatype is {describe_json_value(datatype)}; expected one of "
+                f"{', '.join(KSERVE_V2_DATATYPES)}",
+                body,
+            )
+        values = self._values(name, output.get("data"), datatype, body)
+        expected = math.prod(shape)
+        if len(values) != expected:
+            raise self._fail(
+                f"output {name!r} has shape {shape} ({expected} values) but its data holds "
+                f"{len(values)}",
+                body,
+            )
+        return _OutputTensor(name, tuple(shape), datatype, values)
 
     def _values(self, name: str, data: Any, datatype: str, body: bytes) -> np.ndarray | list:
         """``data`` flat (it may come nested), checked against ``datatype``."""

@@ -324,6 +324,19 @@ def test_outputs_read_by_name_into_scalar_and_array_columns():
     ]
 
 
+def test_outputs_the_schema_does_not_read_are_not_parsed():
+    body = orjson.dumps(
+        {
+            "outputs": [
+                {"name": "debug", "shape": "n/a", "datatype": "JSON", "data": {"x": 1}},
+                {"name": "predict", "shape": [2], "datatype": "INT64", "data": [1, 0]},
+            ]
+        }
+    )
+    des = KServeV2ResponseRowDeserializer("predict bigint")
+    assert list(des.deserialize_response(body)) == [(1,), (0,)]
+
+
 def test_parameters_passed_through_where_asked():
     des = KServeV2ResponseRowDeserializer("predict double", parameters_column_name="params")
     assert des.schema.simpleString() == "struct<predict:double,params:string>"
