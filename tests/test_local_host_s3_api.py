@@ -183,6 +183,22 @@ def test_errors_in_s3_codes_and_words(s3, bucket):
     assert "put_object" in message and "multipart_threshold" in message
 
 
+def test_symbolic_links_out_of_the_root_are_not_followed(s3, bucket, root, tmp_path):
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "passwords.txt").write_bytes(b"hunter2")
+    (root / bucket / "escape").symlink_to(secret, target_is_directory=True)
+    (root / bucket / "file-link").symlink_to(secret / "passwords.txt")
+    for key in ("escape/passwords.txt", "file-link"):
+        code, status, message = error_of(s3.get_object, Bucket=bucket, Key=key)
+        assert (code, status) == ("AccessDenied", 403)
+        assert "symbolic link out of the host's S3 root" in message
+    code, status, _ = error_of(s3.put_object, Bucket=bucket, Key="escape/new.txt", Body=b"x")
+    assert (code, status) == ("AccessDenied", 403)
+    assert not (secret / "new.txt").exists()
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
 def test_presigned_get(s3, bucket):
     s3.put_object(Bucket=bucket, Key="shared.csv", Body=b"1,2\n")
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared.csv"})

@@ -12,7 +12,8 @@ Two stores behind one interface:
 
 A file system is not a key space: ``a`` and ``a/b`` cannot both be objects, and a key with
 an empty, ``.`` or ``..`` segment would name a path outside its place. The folder store
-refuses those keys with an error that says so, rather than storing them somewhere else.
+refuses those keys with an error that says so, rather than storing them somewhere else, and
+never reads or writes through a symbolic link that leads out of its root.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class FolderObjectStore(ObjectStore):
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._real_root = self.root.resolve()
         self.uploads_dir = self.root / _UPLOADS_DIR
         self._etags: dict[Path, tuple[int, int, str]] = {}
         self._etag_lock = threading.Lock()
@@ -209,7 +211,21 @@ class FolderObjectStore(ObjectStore):
                 "a key apart from others. Use keys like 'prefix/part-00000.csv'.",
                 Key=key,
             )
-        return bucket_dir.joinpath(*segments)
+        path = bucket_dir.joinpath(*segments)
+        if not self.inside(path):
+            raise ObjectStoreError(
+                403,
+                "AccessDenied",
+                f"Key {key!r} leads through a symbolic link out of the host's S3 root "
+                f"{self.root}; the host reads and writes objects only inside it.",
+                Key=key,
+            )
+        return path
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path``, symbolic links followed, stays under the S3 root."""
+        real = path.resolve()
+        return real == self._real_root or real.is_relative_to(self._real_root)
 
     def make_parents(self, target: Path) -> None:
         try:
@@ -274,7 +290,7 @@ class FolderObjectStore(ObjectStore):
             for filename in filenames:
                 path = base / filename
                 key = path.relative_to(bucket_dir).as_posix()
-                if not key.startswith(prefix):
+                if not key.startswith(prefix) or not self.inside(path):
                     continue
                 stat = path.stat()
                 found.append(ObjectInfo(key, stat.st_size, stat.st_mtime, ""))
