@@ -189,31 +189,16 @@ class EndpointDeployer:
                 f"{endpoint_initial_instance_count}"
             )
         names = names or (name_policy or NamePolicy()).names()
-        run_id = uuid.uuid4().hex
-        all_tags = _merge_tags(tags, run_id)
-        created = CreatedResources(
-            region=getattr(getattr(self.client, "meta", None), "region_name", None),
-            created_at=datetime.now(timezone.utc),
-            run_id=run_id,
-            tags=all_tags,
-        )
-        tag_list = [{"Key": k, "Value": v} for k, v in all_tags.items()]
-        container: dict[str, Any] = {"Image": model_image, "ModelDataUrl": model_data_url}
-        if model_environment_variables:
-            container["Environment"] = dict(model_environment_variables)
-
-        self._create(
+        created = self.new_run(tags)
+        tag_list = tag_list_of(created)
+        self.create_model(
             created,
-            "CreateModel",
-            self.client.create_model,
-            ModelName=names.model_name,
-            PrimaryContainer=container,
-            ExecutionRoleArn=model_execution_role_arn,
-            Tags=tag_list,
+            names.model_name,
+            model_data_url,
+            model_image,
+            model_execution_role_arn,
+            model_environment_variables,
         )
-        created.model_name = names.model_name
-        log.info("created model %s (%s)", names.model_name, model_data_url)
-        self._record_identity(created, ResourceKind.MODEL)
 
         self._create(
             created,
@@ -247,6 +232,43 @@ class EndpointDeployer:
         log.info("created endpoint %s; waiting for InService", names.endpoint_name)
         self.wait_for_in_service(names.endpoint_name, created)
         return created
+
+    def new_run(self, tags: Mapping[str, str] | None = None) -> CreatedResources:
+        """An empty record for one run: its run id, region and tags (``tags`` plus the
+        run-id tag) that every resource it creates carries."""
+        run_id = uuid.uuid4().hex
+        return CreatedResources(
+            region=getattr(getattr(self.client, "meta", None), "region_name", None),
+            created_at=datetime.now(timezone.utc),
+            run_id=run_id,
+            tags=_merge_tags(tags, run_id),
+        )
+
+    def create_model(
+        self,
+        created: CreatedResources,
+        model_name: str,
+        model_data_url: str,
+        model_image: str,
+        model_execution_role_arn: str,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """CreateModel, tagged with ``created``'s tags and recorded in it at once."""
+        container: dict[str, Any] = {"Image": model_image, "ModelDataUrl": model_data_url}
+        if environment:
+            container["Environment"] = dict(environment)
+        self._create(
+            created,
+            "CreateModel",
+            self.client.create_model,
+            ModelName=model_name,
+            PrimaryContainer=container,
+            ExecutionRoleArn=model_execution_role_arn,
+            Tags=tag_list_of(created),
+        )
+        created.model_name = model_name
+        log.info("created model %s (%s)", model_name, model_data_url)
+        self._record_identity(created, ResourceKind.MODEL)
 
     def wait_for_in_service(self, endpoint_name: str, created: CreatedResources) -> None:
         """Polls DescribeEndpoint until InService; raises on Failed, on any status it
@@ -371,6 +393,11 @@ class EndpointDeployer:
                 f"{_cleanup_hint(created)}",
                 created,
             ) from exc
+
+
+def tag_list_of(created: CreatedResources) -> list[dict[str, str]]:
+    """``created``'s tags as the SageMaker API takes them."""
+    return [{"Key": k, "Value": v} for k, v in created.tags.items()]
 
 
 def _merge_tags(tags: Mapping[str, str] | None, run_id: str) -> dict[str, str]:
