@@ -291,7 +291,7 @@ def test_the_dense_limit_is_inclusive_and_applies_to_sparse_rows_only(monkeypatc
 
 def test_sdk_adapter_refuses_the_wide_row_too():
     serializers = pytest.importorskip("sagemaker.core.serializers")
-    from endpoints.sagemaker_sdk import SDKSerializerAdapter
+    from serde.sagemaker_sdk import SDKSerializerAdapter
 
     adapter = SDKSerializerAdapter(serializers.CSVSerializer())
     assert adapter.serialize_row(Row(features=SparseVector(3, [2], [1.5]))) == b"0.0,0.0,1.5"
