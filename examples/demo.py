@@ -16,12 +16,14 @@ Exits non-zero if any step fails. Run: ``make demo`` (or ``python examples/demo.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import sys
 import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,11 @@ BUCKET = "demo-models"
 ROLE = "arn:aws:iam::123456789012:role/demo"
 ONNX_IMAGE = "local/onnxruntime:latest"
 TF_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.16-cpu"
+#: The ONNX model's container environment: the runtime, and its two outputs renamed.
+ONNX_ENVIRONMENT = {
+    "ENDPOINT_SERDE_RUNTIME": "onnx",
+    "ENDPOINT_SERDE_OUTPUTS": "label,probabilities",
+}
 
 
 def step(title: str) -> None:
@@ -64,40 +71,59 @@ def train_and_export(s3_root: Path) -> tuple[object, str, np.ndarray]:
 
 def scoring_frame(spark, base: np.ndarray, rows: int, partitions: int):
     """The wine rows repeated with ±2% noise, generated inside Spark (not on the driver):
-    row ``id`` is wine sample ``id % 178`` times a seeded random factor per value."""
+    row ``id`` is wine sample ``id % 178`` times a seeded random factor per value. The
+    samples are one array literal, so scoring is the only job Spark runs (no broadcast job
+    before it for the progress display to mistake for the scoring)."""
     from pyspark.sql import functions as F
 
-    samples = spark.createDataFrame(
-        [(i, [float(v) for v in row]) for i, row in enumerate(base)], ["sample", "base"]
-    )
+    samples = F.lit(base.tolist())
     noise = F.transform(
-        "base", lambda v, i: v * (1.0 + 0.02 * F.randn(seed=7) * (i + 1) / F.lit(base.shape[1]))
+        F.element_at(samples, (F.col("id") % len(base) + 1).cast("int")),
+        lambda v, i: v * (1.0 + 0.02 * F.randn(seed=7) * (i + 1) / base.shape[1]),
     )
-    return (
-        spark.range(0, rows, 1, partitions)
-        .withColumn("sample", F.col("id") % len(base))
-        .join(F.broadcast(samples), "sample")
-        .select("id", noise.alias("features"))
-    )
+    return spark.range(0, rows, 1, partitions).select("id", noise.alias("features"))
 
 
-def progress_reporter(spark, total_rows: int, stop: threading.Event) -> threading.Thread:
+@contextlib.contextmanager
+def scoring_progress(spark, partitions: int, rows: int) -> Iterator[None]:
+    """Prints a line each time another partition of the scoring stage (one task per
+    partition) is done, from a thread polling Spark's status tracker, and the last one when
+    the block ends without an error.
+
+    The demo's one progress display: ``local_spark`` turns Spark's console progress bar
+    off, which would otherwise redraw itself across these lines. A line per partition (not
+    a line redrawn with ``\\r``) reads the same in a terminal and in a CI log.
+    """
     tracker = spark.sparkContext.statusTracker()
+    stop = threading.Event()
+    started = time.monotonic()
+    shown = -1
 
-    def run() -> None:
-        while not stop.wait(2.0):
-            done = total = 0
+    def show(done: int) -> None:
+        nonlocal shown
+        if done > shown:
+            shown = done
+            print(
+                f"   scoring: {done}/{partitions} partitions done "
+                f"({rows * done // partitions:,} rows, {time.monotonic() - started:.0f} s)",
+                flush=True,
+            )
+
+    def poll() -> None:
+        while not stop.wait(0.5):
             for stage_id in tracker.getActiveStageIds():
                 info = tracker.getStageInfo(stage_id)
-                if info:
-                    done += info.numCompletedTasks
-                    total += info.numTasks
-            if total:
-                print(f"   ... scoring: {done}/{total} partitions done", flush=True)
+                if info is not None and info.numTasks == partitions:
+                    show(info.numCompletedTasks)
 
-    thread = threading.Thread(target=run, daemon=True)
+    thread = threading.Thread(target=poll, name="scoring-progress", daemon=True)
     thread.start()
-    return thread
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+    show(partitions)
 
 
 def clean_up_and_verify(sm, created) -> bool:
@@ -181,7 +207,8 @@ def keras_variant(sm, url: str, workdir: Path, base: np.ndarray, rows: int) -> b
     try:
         spark = local_spark("endpoint-serde-demo-keras")
         scored = model.transform(scoring_frame(spark, base, rows, 4))
-        result = scored.select("features", "probabilities").toArrow()
+        with scoring_progress(spark, 4, rows):
+            result = scored.select("features", "probabilities").toArrow()
         spark.stop()
         features = result.column("features").combine_chunks().flatten().to_numpy()
         features = features.reshape(-1, base.shape[1]).astype(np.float32)
@@ -230,10 +257,7 @@ def main() -> int:
             response_row_deserializer=JSONPredictionsResponseRowDeserializer(
                 "label bigint, probabilities array<double>"
             ),
-            model_environment_variables={
-                "ENDPOINT_SERDE_RUNTIME": "onnx",
-                "ENDPOINT_SERDE_OUTPUTS": "label,probabilities",
-            },
+            model_environment_variables=ONNX_ENVIRONMENT,
             endpoint_creation_policy=EndpointCreationPolicy.CREATE_ON_CONSTRUCT,
             sagemaker_client=sm,
             endpoint_url=host.url,
@@ -241,7 +265,10 @@ def main() -> int:
             manifest_path=str(workdir / "created.json"),
         )
         created = model.created_resources
-        print(f"InService after {time.monotonic() - started:.1f}s: {created}")
+        print(
+            f"InService after {time.monotonic() - started:.1f}s: model {created.model_name}, "
+            f"endpoint config {created.endpoint_config_name}, endpoint {created.endpoint_name}"
+        )
 
         try:
             step(f"4. score {args.rows:,} rows")
@@ -249,12 +276,10 @@ def main() -> int:
             df = scoring_frame(spark, base, args.rows, args.partitions)
             scored = model.transform(df)
             scored.printSchema()
-            stop = threading.Event()
-            progress_reporter(spark, args.rows, stop)
             t0 = time.monotonic()
-            result = scored.select("id", "features", "label", "probabilities").toArrow()
+            with scoring_progress(spark, args.partitions, args.rows):
+                result = scored.select("id", "features", "label", "probabilities").toArrow()
             seconds = time.monotonic() - t0
-            stop.set()
             print(result.slice(0, 5).to_pandas().to_string(index=False, max_colwidth=60))
             width = base.shape[1]
             features = result.column("features").combine_chunks().flatten().to_numpy()

@@ -10,6 +10,9 @@ import pytest
 # Spark's Python workers must run this interpreter (the venv's), or they miss pyarrow.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+# The session binds 127.0.0.1 (below); said before the JVM starts, Spark also skips
+# resolving the machine's name to a loopback address and warning that it binds elsewhere.
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # Tests never reach a real AWS account: dummy credentials, a fixed region.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

@@ -13,6 +13,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_example(name: str, *args: str, timeout: float = 240) -> str:
+    return run_example_process(name, *args, timeout=timeout).stdout
+
+
+def run_example_process(
+    name: str, *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``examples/<name>`` as a user would; fails the test if it exits non-zero."""
     env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
     result = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
@@ -23,7 +30,7 @@ def run_example(name: str, *args: str, timeout: float = 240) -> str:
     )
     tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert result.returncode == 0, f"{name} failed:\n{tail}"
-    return result.stdout
+    return result
 
 
 def test_quickstart():
@@ -66,8 +73,25 @@ def test_cleanup_script():
 
 @pytest.mark.parametrize("rows", [20_000])
 def test_demo_end_to_end_small(rows):
-    out = run_example("demo.py", "--rows", str(rows), "--partitions", "2", timeout=400)
+    result = run_example_process("demo.py", "--rows", str(rows), "--partitions", "2", timeout=400)
+    out = result.stdout
     assert "agreement with in-process predictions: 100.0000%" in out
+    # one progress display, the demo's own lines; none of Spark's, Hadoop's, pyspark's or
+    # TensorFlow's start-up notes a first run used to print
+    assert f"   scoring: 2/2 partitions done ({rows:,} rows, " in out
+    assert f"   scoring: 4/4 partitions done ({rows // 10:,} rows, " in out
+    noise = [
+        "[Stage ",  # Spark's console progress bar
+        "resolves to a loopback address",
+        "Using Spark's default log4j profile",
+        "Setting default log level",
+        "NativeCodeLoader",
+        "FutureWarning",
+        "cpu_feature_guard",
+        "absl::InitializeLog",
+    ]
+    printed = result.stdout + result.stderr
+    assert [line for line in noise if line in printed] == []
     # the ONNX story, then the Keras SavedModel one (the test environment has tensorflow)
     assert "agreement with Keras in-process: 100.0000%" in out
     assert out.count("none left") == 6
