@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="SageMaker control plane + runtime + TF Serving")
     common(serve, 8080)
     serve.add_argument(
+        "--inference-workers",
+        type=int,
+        default=8,
+        metavar="N",
+        help="threads that decode requests, run models and encode answers (8); parsing, "
+        "ONNX and TensorFlow release the GIL, so a few per core keep the cores busy",
+    )
+    serve.add_argument(
         "--s3-root",
         type=Path,
         help="the host's S3: s3://bucket/key is <s3-root>/bucket/key, for models and transform "
@@ -97,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             s3_endpoint_url=args.s3_endpoint_url,
             region=args.region,
             port=args.port,
+            inference_workers=args.inference_workers,
             host=args.host,
         )
     else:

@@ -46,6 +46,7 @@ class LocalHostProcess:
         *,
         start_timeout_s: float = 60.0,
         log_level: str = "warning",
+        inference_workers: int | None = None,
     ) -> None:
         self.region = region
         args = [sys.executable, "-m", "endpoints.local", "serve", "--port", "0"]
@@ -54,6 +55,8 @@ class LocalHostProcess:
         args += ["--region", region, "--log-level", log_level, "--stop-on-stdin-close"]
         if s3_root is not None:
             args += ["--s3-root", str(s3_root)]
+        if inference_workers is not None:
+            args += ["--inference-workers", str(inference_workers)]
         if state_dir is not None:
             args += ["--state-dir", str(state_dir)]
         self._proc = subprocess.Popen(
@@ -81,6 +84,11 @@ class LocalHostProcess:
             f"endpoints-local did not print its URL within {timeout_s:g}s "
             f"(exit code {self._proc.poll()}); run `endpoints-local serve` by hand to see why"
         )
+
+    @property
+    def pid(self) -> int:
+        """The host process's id (to read its CPU time, as the benchmarks do)."""
+        return self._proc.pid
 
     def sagemaker_client(self) -> Any:
         return local_client(self.url, "sagemaker", self.region)
