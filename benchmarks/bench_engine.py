@@ -142,7 +142,7 @@ def peak_worker_memory(spark, url: str, endpoint: str, df, serializer=None) -> i
     """Peak RSS (KiB) of the Python workers that scored ``df``."""
     from endpoints.scoring.engine import PartitionScorer
     from endpoints.scoring.results import result_struct_type
-    from endpoints.scoring.spark_plan import score_dataframe
+    from endpoints.scoring.spark_plan import crossing_columns, score_dataframe
 
     model = engine_model(url, endpoint)
     serializer = serializer or model.request_row_serializer
@@ -155,6 +155,7 @@ def peak_worker_memory(spark, url: str, endpoint: str, df, serializer=None) -> i
         MeasuredScorer(scorer, str(marker)),
         result_struct_type(model.response_row_deserializer, options),
         prepend_result_rows=True,
+        crossing=crossing_columns(df, serializer),
     )
     out.write.format("noop").mode("overwrite").save()
     return max(int(v) for v in marker.read_text().split())

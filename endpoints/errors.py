@@ -16,7 +16,8 @@
         ├── RetriesExhaustedError                 a retryable failure that kept coming back
         ├── ResultCountMismatchError              a response with more or fewer results than rows
         ├── HostingError                          creating models / endpoints
-        │   └── EndpointCreationError             the endpoint went Failed or never InService
+        │   ├── EndpointCreationError             the endpoint went Failed or never InService
+        │   └── TransformJobError                 a Batch Transform job failed or left rows out
         ├── CleanupError                          deletions that failed, after trying them all
         └── TrainingNotSupportedError             a sagemaker_pyspark estimator: this library
             (NotImplementedError)                 scores, the SageMaker SDK trains
@@ -51,6 +52,7 @@ __all__ = [
     "ServerError",
     "ThrottledError",
     "TrainingNotSupportedError",
+    "TransformJobError",
     "TransportError",
 ]
 
@@ -230,6 +232,25 @@ class EndpointCreationError(HostingError):
     def __init__(self, message: str, created: Any = None) -> None:
         self.created = created
         super().__init__(message)
+
+
+class TransformJobError(HostingError):
+    """A Batch Transform job failed, timed out, or wrote no output for some staged rows.
+    ``job_name``; ``objects``: the input objects without output (``s3://`` URIs)."""
+
+    kind = "transform_job"
+
+    def __init__(self, message: str, *, job_name: str | None = None, objects: Any = ()) -> None:
+        self.job_name = job_name
+        self.objects = tuple(objects)
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_transform_job_error, (self.args[0], self.job_name, self.objects))
+
+
+def _rebuild_transform_job_error(message, job_name, objects):
+    return TransformJobError(message, job_name=job_name, objects=objects)
 
 
 class CleanupError(EndpointsError):

@@ -23,6 +23,8 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLWrit
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
+from endpoints.batch import BatchTransform, BatchTransformRunner, ModelData
+from endpoints.batch.s3 import S3Access
 from endpoints.clients.sagemaker_runtime import SageMakerEndpoint
 from endpoints.clients.specs import endpoint_from_spec
 from endpoints.clients.transport import Endpoint
@@ -35,7 +37,7 @@ from endpoints.scoring.engine import PartitionScorer
 from endpoints.scoring.metrics import MetricsAccumulatorParam, TransformMetrics
 from endpoints.scoring.options import EngineOptions
 from endpoints.scoring.results import output_schema, result_struct_type
-from endpoints.scoring.spark_plan import score_dataframe
+from endpoints.scoring.spark_plan import crossing_columns, score_dataframe
 from serde.base import RequestRowSerializer, ResponseRowDeserializer
 from serde.errors import SerdeError
 from serde.registry import deserializer_from_spec, serde_spec, serializer_from_spec
@@ -170,6 +172,8 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         self._accumulator: Any = None
         #: The SageMaker resources a factory created (or will, on the first transform)
         self.deployment: Deployment | None = None
+        #: Set by from_batch_transform: transform runs a Batch Transform job
+        self.batch: BatchTransformRunner | None = None
         if endpoint is not None:
             self.set_endpoint(endpoint)
         if request_row_serializer is not None:
@@ -336,6 +340,66 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
             **options,
         )
 
+    @classmethod
+    def from_batch_transform(
+        cls,
+        backend: BatchTransform,
+        request_row_serializer: RequestRowSerializer,
+        response_row_deserializer: ResponseRowDeserializer,
+        *,
+        model_name: str | None = None,
+        model_path: str | None = None,
+        model_image: str | None = None,
+        model_execution_role_arn: str | None = None,
+        model_environment_variables: dict[str, str] | None = None,
+        sagemaker_client: Any = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        name_policy: Any = None,
+        tags: dict[str, str] | None = None,
+        manifest_path: str | None = None,
+        **options: Any,
+    ) -> SageMakerModel:
+        """A model whose ``transform`` runs a SageMaker Batch Transform job.
+
+        The job runs ``model_name`` (an existing SageMaker model) or a model created from
+        ``model_path``/``model_image``/``model_execution_role_arn`` on the first transform.
+        ``transform`` stages the rows to ``backend.staging_uri``, runs the job and waits
+        for it, then returns the scored DataFrame, which reads the job's answers; what was
+        created is in ``created_resources`` for cleanup. ``endpoint_url`` points the
+        control plane and, unless ``backend.s3_endpoint_url`` says otherwise, S3 at
+        another server (the local endpoint host serves both).
+        """
+
+        model_data = None
+        if model_path is not None:
+            if not (model_image and model_execution_role_arn):
+                raise ConfigurationError(
+                    "model_path needs model_image and model_execution_role_arn to create "
+                    "the model the job runs"
+                )
+            model_data = ModelData(
+                model_path, model_image, model_execution_role_arn, model_environment_variables
+            )
+        client = sagemaker_client or _sagemaker_client(region, endpoint_url)
+        s3 = S3Access(backend.s3_endpoint_url or endpoint_url, region or client.meta.region_name)
+        model = cls(
+            request_row_serializer=request_row_serializer,
+            response_row_deserializer=response_row_deserializer,
+            **options,
+        )
+        model.batch = BatchTransformRunner(
+            client,
+            backend,
+            model_name=model_name,
+            model_data=model_data,
+            s3=s3,
+            name_policy=name_policy,
+            tags=tags,
+            manifest_path=manifest_path,
+        )
+        return model
+
     # -- configuration -------------------------------------------------------------------
 
     def set_endpoint(self, endpoint: Endpoint) -> SageMakerModel:
@@ -420,6 +484,10 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         serializer = self.request_row_serializer
         serializer.set_schema(schema)
         options = self.engine_options()
+        if self.batch is not None:
+            return self.batch.transform(
+                dataset, serializer, self.response_row_deserializer, options
+            )
         if options.job_max_in_flight is not None:
             options = options.for_tasks(_concurrent_tasks(dataset))
         self._accumulator = _new_accumulator(dataset)
@@ -435,6 +503,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
             scorer,
             result_struct_type(self.response_row_deserializer, options),
             prepend_result_rows=options.prepend_result_rows,
+            crossing=crossing_columns(dataset, serializer),
         )
 
     @property
@@ -442,6 +511,8 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         """What this model's factory created on SageMaker, for cleanup: empty for a model
         on an existing endpoint, and until a CREATE_ON_TRANSFORM model's first transform.
         A copy of the model (``transform(df, params)``) shares it."""
+        if self.batch is not None:
+            return self.batch.created
         return self.deployment.created if self.deployment is not None else CreatedResources()
 
     @property

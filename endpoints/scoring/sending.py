@@ -28,7 +28,7 @@ from endpoints.scoring.window import AdaptiveWindow
 from serde.base import ResponseRowDeserializer
 from serde.errors import ResponseParseError
 
-__all__ = ["BodySender", "Piece"]
+__all__ = ["BodySender", "Piece", "conform"]
 
 
 @dataclass
@@ -196,9 +196,7 @@ class BodySender:
                 sent=rows,
                 received=results.num_rows,
             )
-        if results.schema != self.result_schema:
-            results = _conform(results, self.result_schema)
-        return results
+        return conform(results, self.result_schema)
 
     def _deserialize(self, raw: bytes) -> pa.RecordBatch:
         try:
@@ -213,7 +211,11 @@ class BodySender:
             ) from exc
 
 
-def _conform(results: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+def conform(results: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``results`` as the declared ``schema`` (a deserializer may build a compatible type,
+    say int64 for a declared double); one that cannot be cast is a parse error."""
+    if results.schema == schema:
+        return results
     try:
         columns = [results.column(i).cast(f.type) for i, f in enumerate(schema)]
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, IndexError) as exc:

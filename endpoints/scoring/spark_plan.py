@@ -20,7 +20,7 @@ made dense by the JVM.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -29,9 +29,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as sf
 from pyspark.sql.types import StructField, StructType
 
-from endpoints.scoring.engine import PartitionScorer
+from serde.base import RequestRowSerializer
 
-__all__ = ["DENSE_IN_JVM_MAX_WIDTH", "declared_vector_width", "score_dataframe"]
+__all__ = [
+    "DENSE_IN_JVM_MAX_WIDTH",
+    "crossing_columns",
+    "declared_vector_width",
+    "score_dataframe",
+]
 
 #: Vectors up to this many elements (by the column's ML attribute metadata) are made
 #: dense by the JVM for formats that write them dense: 10,000 rows of 512 doubles are
@@ -62,19 +67,28 @@ def _crossing_column(dataset: DataFrame, field: StructField, densify: bool) -> C
     return column.alias(field.name)
 
 
+def crossing_columns(
+    dataset: DataFrame, serializer: RequestRowSerializer
+) -> tuple[list[str], list[Column]]:
+    """The columns ``serializer`` reads, in the form they should cross into Python."""
+    schema = dataset.schema
+    names = serializer.input_columns(schema)
+    densify = serializer.writes_vectors_dense
+    return names, [_crossing_column(dataset, schema[n], densify) for n in names]
+
+
 def score_dataframe(
     dataset: DataFrame,
-    scorer: PartitionScorer,
+    scorer: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.StructArray]],
     result_type: StructType,
     *,
     prepend_result_rows: bool,
+    crossing: tuple[list[str], list[Column]],
 ) -> DataFrame:
-    """``dataset`` scored by ``scorer``: its columns (if prepended), then ``result_type``'s."""
+    """``dataset`` scored by ``scorer`` over the ``crossing`` columns (names, columns): its
+    columns (if prepended), then ``result_type``'s."""
     schema = dataset.schema
-    serializer = scorer.serializer
-    names = serializer.input_columns(schema)
-    densify = serializer.writes_vectors_dense
-    inputs = [_crossing_column(dataset, schema[n], densify) for n in names]
+    names, inputs = crossing
     kept = [dataset[n] for n in schema.names] if prepend_result_rows else []
     udf = _scoring_udf(scorer, result_type, names)
     if len(result_type.fields) == 1:
@@ -85,7 +99,11 @@ def score_dataframe(
     return scored.select(*kept, *results)
 
 
-def _scoring_udf(scorer: PartitionScorer, result_type: StructType, names: list[str]) -> Any:
+def _scoring_udf(
+    scorer: Callable[[Iterator[pa.RecordBatch]], Iterator[pa.StructArray]],
+    result_type: StructType,
+    names: list[str],
+) -> Any:
     """The Arrow UDF over the columns ``names``; pyspark tells its kind from the hints."""
     from pyspark.sql.functions import arrow_udf
 
