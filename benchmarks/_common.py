@@ -27,15 +27,18 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 SUM_MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
+#: Where the benchmarks' models are written: the hosts' model root (they read nothing else).
+MODEL_ROOT = Path(tempfile.mkdtemp(prefix="bench-models-"))
 
 
 @contextlib.contextmanager
 def host_process() -> Iterator[Any]:
     """``endpoints-local serve --port 0`` in its own process (no GIL shared with Spark's
-    driver); yields the :class:`~endpoints.local.LocalHostProcess` and stops it afterwards."""
+    driver); yields the :class:`~endpoints.local.LocalHostProcess` and stops it afterwards.
+    It serves the benchmarks' own Python models from :data:`MODEL_ROOT`."""
     from endpoints.local import LocalHostProcess
 
-    with LocalHostProcess() as host:
+    with LocalHostProcess(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
         yield host
 
 
@@ -68,7 +71,7 @@ def bare_app(answer: str = "sum", latency_ms: float = 0.0, *options: str) -> Ite
 def deploy_python_model(host, name: str, source: str = SUM_MODEL) -> None:
     """Serves ``predict`` from ``source`` as endpoint ``name`` on ``host`` (a
     :class:`~endpoints.local.LocalHostProcess`) and waits until it is InService."""
-    model_dir = Path(tempfile.mkdtemp(prefix="bench-model-"))
+    model_dir = Path(tempfile.mkdtemp(prefix="bench-model-", dir=MODEL_ROOT))
     (model_dir / "model.py").write_text(source)
     host.deploy_local(name, model_dir, "python", {"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"})
 

@@ -39,6 +39,10 @@ LOG4J2_PROPERTIES = Path(__file__).resolve().with_name("log4j2.properties")
 
 #: Container environment for a Python model whose ``model.py`` defines ``predict``.
 PYTHON_MODEL_ENV = {"ENDPOINT_SERDE_PYTHON_HANDLER": "model:predict"}
+#: The folder the examples' models are written to: the local host is started with it as
+#: its model root (it reads model data from nowhere else) and with Python models allowed
+#: (a Python model's code runs inside the host: these are the examples' own).
+MODEL_ROOT = Path(tempfile.mkdtemp(prefix="endpoint-serde-example-models-"))
 
 
 def local_spark(app_name: str = "endpoint-serde-example"):
@@ -65,7 +69,8 @@ def local_spark(app_name: str = "endpoint-serde-example"):
 
 
 def python_model_dir(source: str, name: str = "model") -> Path:
-    """A fresh folder holding ``model.py`` with ``source``: a model the local host runs."""
-    model_dir = Path(tempfile.mkdtemp(prefix=f"{name}-"))
+    """A fresh folder under :data:`MODEL_ROOT` holding ``model.py`` with ``source``: a
+    model the local host runs."""
+    model_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=MODEL_ROOT))
     (model_dir / "model.py").write_text(source)
     return model_dir

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
+from _local import MODEL_ROOT, PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 KMEANS = """
 import numpy as np
@@ -35,7 +35,7 @@ def main() -> int:
     spark = local_spark()
     model_dir = python_model_dir(KMEANS, "kmeans-model")
     points = [(0.5, -0.5), (9.0, 11.0), (-9.5, 4.0), (1.0, 1.0), (11.0, 9.5), (-12.0, 6.0)]
-    with LocalEndpointHost() as host:
+    with LocalEndpointHost(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
         host.deploy_local(
             "kmeans-like",
             model_dir,

@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 
-from _local import PYTHON_MODEL_ENV, python_model_dir
+from _local import MODEL_ROOT, PYTHON_MODEL_ENV, python_model_dir
 
 MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 
@@ -42,7 +42,7 @@ def main() -> int:
 
     model_dir = python_model_dir(MODEL, "cleanup-model")
     env = PYTHON_MODEL_ENV
-    with LocalEndpointHost() as host:
+    with LocalEndpointHost(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
         sm = host.sagemaker_client()
         deployer = EndpointDeployer(sm)
         for name in ("nightly-2026-11-24", "nightly-2026-11-25", "nightly-2026-11-26"):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
+from _local import MODEL_ROOT, PYTHON_MODEL_ENV, local_spark, python_model_dir
 from pyspark.sql.types import ArrayType, DoubleType, StructField, StructType
 
 from serde import (
@@ -159,7 +159,7 @@ def main() -> None:
 
     spark = local_spark()
     model_dir = python_model_dir(MODEL, "custom-serde-model")
-    with LocalEndpointHost() as host:
+    with LocalEndpointHost(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
         host.deploy_local(
             "tf-style-classifier",
             model_dir,

@@ -6,7 +6,7 @@ this runs anywhere; against AWS, drop ``endpoint_url`` and name your real endpoi
 
 from __future__ import annotations
 
-from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
+from _local import MODEL_ROOT, PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 
@@ -20,7 +20,7 @@ def main() -> None:
 
     spark = local_spark()
     model_dir = python_model_dir(MODEL, "quickstart-model")
-    with LocalEndpointHost() as host:
+    with LocalEndpointHost(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
         # an endpoint that already exists (here: deployed on the local host)
         host.deploy_local(
             "quickstart",

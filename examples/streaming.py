@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
+from _local import MODEL_ROOT, PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 V1 = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 V2 = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1) + 1000.0\n"
@@ -41,7 +41,7 @@ def main() -> int:
     spark = local_spark()
     inbox = Path(tempfile.mkdtemp(prefix="streaming-inbox-")) / "in"
     inbox.mkdir()
-    with LocalEndpointHost() as host:
+    with LocalEndpointHost(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
         sm = host.sagemaker_client()
         host.deploy_local(
             "streaming-ep",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from _local import PYTHON_MODEL_ENV, local_spark, python_model_dir
+from _local import MODEL_ROOT, PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 MODEL = """
 import numpy as np
@@ -33,7 +33,7 @@ def main() -> int:
     spark = local_spark()
     model_dir = python_model_dir(MODEL, "tfs-mapping-model")
     people = [(1, 30.0, 50_000.0), (2, 65.0, 20_000.0), (3, 45.0, 250_000.0)]
-    with LocalEndpointHost() as host:
+    with LocalEndpointHost(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
         host.deploy_local(
             "risk",
             model_dir,

@@ -227,8 +227,14 @@ def spark_connect_server(request):
 
 @pytest.fixture(scope="session")
 def local_host(tmp_path_factory):
-    """One local endpoint host (SageMaker control plane + runtime) for the whole run."""
+    """One local endpoint host (SageMaker control plane + runtime) for the whole run. Its
+    model root is the run's temporary folder, where tests write their models; Python models
+    (test code) are allowed."""
     from endpoints.local import LocalEndpointHost
 
-    with LocalEndpointHost(s3_root=tmp_path_factory.mktemp("local-host-s3")) as host:
+    with LocalEndpointHost(
+        s3_root=tmp_path_factory.mktemp("local-host-s3"),
+        model_roots=[tmp_path_factory.getbasetemp()],
+        allow_python_models=True,
+    ) as host:
         yield host

@@ -368,7 +368,7 @@ def cli_host(tmp_path_factory):
     model_dir = s3_root / "models" / "sum"
     model_dir.mkdir(parents=True)
     (model_dir / "model.py").write_text("def predict(x):\n    return x.sum(axis=1)\n")
-    with LocalEndpointHost(s3_root=s3_root) as host:
+    with LocalEndpointHost(s3_root=s3_root, allow_python_models=True) as host:
         host.model_dir = model_dir
         yield host
 

@@ -172,7 +172,7 @@ def test_capacity_is_settable_over_http_and_checked(capacity_host):
 
 def test_a_host_process_takes_faults_and_reports_metrics(tmp_path):
     (tmp_path / "model.py").write_text(SUM)
-    with LocalHostProcess() as host:
+    with LocalHostProcess(model_roots=[tmp_path], allow_python_models=True) as host:
         host.deploy_local("sum", tmp_path, "python")
         host.set_faults("sum", FaultSpec(throttle_rate=1.0, max_faults=1))
         runtime = host.runtime_client()

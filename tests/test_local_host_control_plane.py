@@ -76,8 +76,15 @@ class LoadGate:
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory):
-    with LocalEndpointHost(clock=TickingClock(time.time())) as h:
+def trusted(tmp_path_factory):
+    """What these tests' hosts are started with: the run's temporary folder, where the
+    tests write their models, as the model root; Python models allowed."""
+    return {"model_roots": [tmp_path_factory.getbasetemp()], "allow_python_models": True}
+
+
+@pytest.fixture(scope="module")
+def host(trusted):
+    with LocalEndpointHost(clock=TickingClock(time.time()), **trusted) as h:
         yield h
 
 
@@ -184,8 +191,8 @@ def test_failed_model_load_sets_failed_with_reason(sm, tmp_path):
     assert "No *.onnx file" in described["FailureReason"]
 
 
-def test_creating_status_is_visible_while_a_slow_model_loads(tmp_path):
-    with LoadGate() as gate, LocalEndpointHost(describe_wait_s=0.0) as h:
+def test_creating_status_is_visible_while_a_slow_model_loads(tmp_path, trusted):
+    with LoadGate() as gate, LocalEndpointHost(describe_wait_s=0.0, **trusted) as h:
         sm = h.sagemaker_client()
         create_stack(sm, "slow", gate.write_model(tmp_path / "slow"))
         assert sm.describe_endpoint(EndpointName="slow")["EndpointStatus"] == "Creating"
@@ -260,8 +267,8 @@ def test_errors_use_aws_codes_and_wording(sm, model_a):
     assert (code, message, status) == ("ResourceNotFound", "Requested resource not found.", 400)
 
 
-def test_update_of_in_progress_endpoint_is_rejected(tmp_path, model_a):
-    with LoadGate() as gate, LocalEndpointHost(describe_wait_s=0.0) as h:
+def test_update_of_in_progress_endpoint_is_rejected(tmp_path, model_a, trusted):
+    with LoadGate() as gate, LocalEndpointHost(describe_wait_s=0.0, **trusted) as h:
         sm = h.sagemaker_client()
         create_stack(sm, "busy", gate.write_model(tmp_path / "slow2"))
         code, message, _ = error_of(
@@ -421,15 +428,15 @@ def test_update_endpoint_hot_swaps_with_no_failed_request(host, sm, model_a, mod
     assert described["EndpointStatus"] == "InService"
 
 
-def test_state_survives_restart(tmp_path, model_a):
+def test_state_survives_restart(tmp_path, model_a, trusted):
     state = tmp_path / "state"
-    with LocalEndpointHost(state_dir=state) as first:
+    with LocalEndpointHost(state_dir=state, **trusted) as first:
         sm = first.sagemaker_client()
         create_stack(sm, "persisted", model_a, tags=[{"Key": "k", "Value": "v"}])
         sm.get_waiter("endpoint_in_service").wait(EndpointName="persisted", WaiterConfig=FAST)
         created = sm.describe_endpoint(EndpointName="persisted")["CreationTime"]
     assert (state / "state.json").is_file()
-    with LocalEndpointHost(state_dir=state) as second:
+    with LocalEndpointHost(state_dir=state, **trusted) as second:
         sm = second.sagemaker_client()
         described = sm.describe_endpoint(EndpointName="persisted")
         assert described["EndpointStatus"] == "InService"

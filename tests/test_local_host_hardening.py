@@ -5,21 +5,25 @@ posts to its fault controls. Every case is bounded in count and time, on loopbac
 
 from __future__ import annotations
 
+import io
 import struct
+import tarfile
+from pathlib import Path
 
 import pytest
 import urllib3
 from botocore.exceptions import ClientError
 
-from endpoints.local import LocalEndpointHost
+from endpoints.local import LocalEndpointHost, LocalHostProcess
 from endpoints.local.codecs import MAX_DECLARED_WIDTH, MAX_DECODED_VALUES
+from endpoints.local.errors import LocalHostError
 
 SUM = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """The folder named as the host's model root, with a summing Python model in it."""
+    """The folder named as the hosts' model root, with a summing Python model in it."""
     root = tmp_path_factory.mktemp("models")
     (root / "sum").mkdir()
     (root / "sum" / "model.py").write_text(SUM)
@@ -27,9 +31,37 @@ def models(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def outside(tmp_path_factory):
+    """A folder under no host's roots, holding a Python model that leaves a mark when its
+    code runs."""
+    folder = tmp_path_factory.mktemp("outside")
+    (folder / "model.py").write_text(
+        f"open({str(folder / 'RAN')!r}, 'w').close()\n\ndef predict(x):\n    return x[:, 0]\n"
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
 def host(models):
-    with LocalEndpointHost(container_endpoint="sum") as h:
+    """Started as an operator who trusts the Python models in ``models`` would start it."""
+    with LocalEndpointHost(
+        container_endpoint="sum", model_roots=[models], allow_python_models=True
+    ) as h:
         h.deploy_local("sum", models / "sum", "python")
+        yield h
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    return tmp_path_factory.mktemp("s3")
+
+
+@pytest.fixture(scope="module")
+def strict(models, s3):
+    """Model roots but no Python opt-in, small archive limits."""
+    with LocalEndpointHost(
+        s3_root=s3, model_roots=[models], max_archive_bytes=1 << 20, max_archive_members=20
+    ) as h:
         yield h
 
 
@@ -124,3 +156,269 @@ def test_libsvm_indices_beyond_a_models_declared_width_are_refused():
         info.value.message
         == "LibSVM line 1 has index 5; the model takes 4 features (indices 1 to 4)."
     )
+
+
+# ------------------------------------------------------------------ roots and Python opt-in
+
+ROLE = "arn:aws:iam::123456789012:role/local"
+
+
+def create_model(host, name: str, url: str, environment: dict | None = None) -> dict:
+    """CreateModel's error answer (``{}`` if it succeeded)."""
+    container = {"Image": "local/x:1", "ModelDataUrl": url, "Environment": environment or {}}
+    try:
+        host.sagemaker_client().create_model(
+            ModelName=name, PrimaryContainer=container, ExecutionRoleArn=ROLE
+        )
+    except ClientError as error:
+        return error.response
+    return {}
+
+
+def refused(host, name: str, url: str, environment: dict | None = None) -> str:
+    """The 400 ValidationException message CreateModel answers; nothing is created."""
+    answer = create_model(host, name, url, environment)
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 400, answer
+    assert answer["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError, match="Could not find model"):
+        host.sagemaker_client().describe_model(ModelName=name)
+    return answer["Error"]["Message"]
+
+
+def roots_rule(host) -> str:
+    return (
+        "outside the folders this host reads model data from "
+        f"({', '.join(str(r) for r in host.artifacts.roots)}). The host reads model data only "
+        "from under its S3 root and the --model-root folders it was started with"
+    )
+
+
+def test_model_data_outside_every_root_is_refused_at_create_model(strict, outside):
+    message = refused(strict, "file-outside", outside.as_uri())
+    assert message.startswith(f"ModelDataUrl {outside.as_uri()} is {outside.resolve()}, which is")
+    assert roots_rule(strict) in message
+    assert "put the model there, or restart the host naming the folder that holds it" in message
+    assert refused(strict, "path-outside", "/etc") == message.replace(
+        f"{outside.as_uri()} is {outside.resolve()}", "/etc is /etc"
+    )
+    assert not (outside / "RAN").exists()
+
+
+def test_s3_keys_cannot_climb_out_of_the_s3_root(strict, s3, outside):
+    message = refused(strict, "s3-dotdot", f"s3://bucket/../../{outside.name}/model.py")
+    assert message == (
+        f"ModelDataUrl s3://bucket/../../{outside.name}/model.py has a '.' or '..' segment: the "
+        "host refuses S3 keys that would name a file outside their bucket's folder. Name the "
+        "object by its key without them."
+    )
+    assert "'..' segment" in refused(strict, "s3-bucket-dotdot", "s3://../outside/model.py")
+
+
+def test_symbolic_links_out_of_the_roots_are_refused(strict, models, s3, outside):
+    (models / "link-out").symlink_to(outside, target_is_directory=True)
+    message = refused(strict, "link-out", (models / "link-out").as_uri())
+    assert f"is {outside.resolve()}, which is outside" in message
+    (s3 / "bucket").mkdir(exist_ok=True)
+    (s3 / "bucket" / "escape").symlink_to(outside, target_is_directory=True)
+    assert roots_rule(strict) in refused(strict, "s3-link-out", "s3://bucket/escape")
+    # a link inside a model folder: found when the model loads; the endpoint fails, saying so
+    inner = models / "inner-link"
+    inner.mkdir()
+    (inner / "model.onnx").symlink_to(outside / "model.py")
+    strict.sagemaker_client().create_model(
+        ModelName="inner-link",
+        PrimaryContainer={"Image": "local/onnx:1", "ModelDataUrl": inner.as_uri()},
+        ExecutionRoleArn=ROLE,
+    )
+    with pytest.raises(LocalHostError) as info:
+        deploy_created(strict, "inner-link")
+    assert f"holds the symbolic link {inner / 'model.onnx'} to {outside / 'model.py'}" in str(
+        info.value
+    )
+    assert not (outside / "RAN").exists()
+
+
+def deploy_created(host, name: str) -> dict:
+    """Endpoint config and endpoint for an existing model; DescribeEndpoint once settled."""
+    from endpoints.local.server import require_in_service
+
+    sm = host.sagemaker_client()
+    variant = {
+        "VariantName": "v",
+        "ModelName": name,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large",
+    }
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    host.manager.wait_settled(name, 30)
+    return require_in_service(sm.describe_endpoint(EndpointName=name))
+
+
+def test_a_host_without_roots_reads_no_local_model_data(outside):
+    with LocalEndpointHost() as bare:
+        message = refused(bare, "no-roots", outside.as_uri())
+    assert (
+        "outside the folders this host reads model data from (none: it was started without "
+        "--s3-root or --model-root)" in message
+    )
+
+
+def test_python_models_need_the_operators_opt_in(strict, models):
+    message = refused(
+        strict, "py-asked", (models / "sum").as_uri(), {"ENDPOINT_SERDE_RUNTIME": "python"}
+    )
+    assert message == (
+        "The container asks for a Python model (ENDPOINT_SERDE_RUNTIME=python or "
+        "ENDPOINT_SERDE_PYTHON_HANDLER). Python models run their code inside the host, so it "
+        "loads them only when its operator opted in at start: endpoints-local serve "
+        "--allow-python-models (LocalEndpointHost(allow_python_models=True)). Restart the "
+        "host so if you trust the code of every model it may be asked to load."
+    )
+    # found by its model.py alone: the endpoint fails, and the code never ran
+    marker = models / "marks"
+    marker.mkdir()
+    (marker / "model.py").write_text(f"open({str(marker / 'RAN')!r}, 'w').close()\n")
+    assert create_model(strict, "py-found", marker.as_uri()) == {}
+    with pytest.raises(LocalHostError, match=r"is a Python model\. Python models run their code"):
+        deploy_created(strict, "py-found")
+    assert not (marker / "RAN").exists()
+
+
+@pytest.mark.parametrize(
+    ("handler", "reason"),
+    [
+        ("pickle:loads", "No pickle.py in the model directory"),
+        ("os:system", "No os.py in the model directory"),
+        ("..model:predict", "is not a dotted module name"),
+    ],
+)
+def test_a_python_handler_is_a_module_file_of_the_model_never_an_installed_one(
+    host, models, handler, reason
+):
+    with pytest.raises(LocalHostError, match=reason):
+        host.deploy_local(
+            f"handler-{handler.split(':')[0].strip('.')}",
+            models / "sum",
+            "python",
+            {"ENDPOINT_SERDE_PYTHON_HANDLER": handler},
+        )
+
+
+def test_the_child_process_host_takes_roots_and_the_opt_in(models, outside):
+    with LocalHostProcess(model_roots=[models]) as child:
+        with pytest.raises(LocalHostError, match="Restart the host so if you trust"):
+            child.deploy_local("py", models / "sum", "python")
+        with pytest.raises(LocalHostError, match="outside the folders this host reads"):
+            child.deploy_local("out", outside, "onnx")
+    assert not (outside / "RAN").exists()
+
+
+# ------------------------------------------------------------------------------ archives
+
+
+def archive(path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            info.size = len(data) if info.isfile() else 0
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return path
+
+
+def file_member(name: str, data: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    return tarfile.TarInfo(name), data
+
+
+def failure_of(host, name: str, url: str) -> str:
+    assert create_model(host, name, url) == {}
+    with pytest.raises(LocalHostError) as info:
+        deploy_created(host, name)
+    return str(info.value)
+
+
+def extracted(host) -> list[str]:
+    folder = host.artifacts.cache_dir / "extracted"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_an_archive_bomb_stops_at_the_byte_limit(strict, s3):
+    bomb = archive(s3 / "bucket" / "bomb.tar.gz", [file_member("model.onnx", bytes(2 << 20))])
+    assert bomb.stat().st_size < 10_000  # 2 MiB of zeros, a few KiB packed
+    reason = failure_of(strict, "bomb", "s3://bucket/bomb.tar.gz")
+    assert (
+        f"{bomb} unpacks to more than 1048576 bytes (member 'model.onnx' of 2097152 bytes brings "
+        "it to 2097152); the host unpacks at most 1048576 bytes (--max-archive-bytes)"
+    ) in reason
+    assert extracted(strict) == []  # nothing half-written left behind
+
+
+def test_an_archive_of_too_many_members_is_refused(strict, s3):
+    archive(s3 / "bucket" / "many.tar.gz", [file_member(f"f{i}.txt") for i in range(25)])
+    reason = failure_of(strict, "many", "s3://bucket/many.tar.gz")
+    assert "has more than 20 members; the host unpacks at most 20 (--max-archive-members)" in reason
+    assert extracted(strict) == []
+
+
+def test_a_member_climbing_out_of_the_archive_is_refused(strict, s3):
+    archive(s3 / "bucket" / "climb.tar.gz", [file_member("model.onnx"), file_member("../up.py")])
+    reason = failure_of(strict, "climb", "s3://bucket/climb.tar.gz")
+    assert "member '../up.py' refused" in reason
+    assert "must stay inside the model directory (no absolute paths, '..' or links" in reason
+    assert not (strict.artifacts.cache_dir / "extracted" / "up.py").exists()
+    assert extracted(strict) == []
+
+
+def test_an_absolute_member_lands_inside_the_model_folder(tmp_path):
+    target = tmp_path / "absolute-escaped.py"
+    s3_root = tmp_path / "s3"
+    members = [file_member("model.onnx", onnx_model_bytes()), file_member(str(target))]
+    archive(s3_root / "b" / "abs.tar.gz", members)
+    with LocalEndpointHost(s3_root=s3_root) as h:
+        h.deploy_local("abs", "s3://b/abs.tar.gz", "onnx")
+        (folder,) = (h.artifacts.cache_dir / "extracted").iterdir()
+        assert (folder / str(target).lstrip("/")).is_file()  # its leading "/" stripped
+    assert not target.exists()
+
+
+def test_a_link_member_pointing_out_is_refused(strict, s3):
+    link = tarfile.TarInfo("model.onnx")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc/passwd"
+    archive(s3 / "bucket" / "link.tar.gz", [(link, b"")])
+    reason = failure_of(strict, "link-member", "s3://bucket/link.tar.gz")
+    assert "'model.onnx' refused" in reason
+
+
+def onnx_model_bytes() -> bytes:
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LinearRegression
+
+    x = np.arange(8.0).reshape(4, 2)
+    return to_onnx(
+        LinearRegression().fit(x, x.sum(axis=1)), x[:1].astype(np.float32)
+    ).SerializeToString()
+
+
+def test_the_extraction_goes_with_the_last_model_using_it_and_with_the_host(tmp_path):
+    s3_root = tmp_path / "s3"
+    archive(s3_root / "b" / "model.tar.gz", [file_member("model.onnx", onnx_model_bytes())])
+    url = "s3://b/model.tar.gz"
+    with LocalEndpointHost(s3_root=s3_root, state_dir=tmp_path / "state") as h:
+        sm = h.sagemaker_client()
+        for name in ("first", "second"):
+            h.deploy_local(name, url, "onnx")
+        assert len(extracted(h)) == 1  # one archive, extracted once for both
+        for name in ("first", "second"):
+            sm.delete_endpoint(EndpointName=name)
+            sm.delete_endpoint_config(EndpointConfigName=name)
+        sm.delete_model(ModelName="first")
+        assert len(extracted(h)) == 1  # "second" still names it
+        sm.delete_model(ModelName="second")
+        assert extracted(h) == []
+        h.deploy_local("third", url, "onnx")
+        assert len(extracted(h)) == 1
+    # the host stopped: no extraction outlives it, even under --state-dir
+    assert not (tmp_path / "state" / "cache" / "extracted").exists()
+    assert (tmp_path / "state" / "state.json").is_file()

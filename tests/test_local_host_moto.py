@@ -43,8 +43,9 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ours():
-    with LocalEndpointHost() as host:
+def ours(tmp_path_factory):
+    roots = [tmp_path_factory.getbasetemp()]
+    with LocalEndpointHost(model_roots=roots, allow_python_models=True) as host:
         yield host
 
 
@@ -148,7 +149,7 @@ def test_model_artifact_from_moto_s3(moto_sagemaker_url):
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
     s3.put_object(Bucket=bucket, Key="sum/model.tar.gz", Body=buffer.getvalue())
-    with LocalEndpointHost(s3_endpoint_url=moto_sagemaker_url) as host:
+    with LocalEndpointHost(s3_endpoint_url=moto_sagemaker_url, allow_python_models=True) as host:
         host.register_training_job("moto-job", model_data_url=f"s3://{bucket}/sum/model.tar.gz")
         url = host.sagemaker_client().describe_training_job(TrainingJobName="moto-job")[
             "ModelArtifacts"

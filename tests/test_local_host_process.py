@@ -36,7 +36,7 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
 
 def test_child_host_deploys_serves_and_stops(tmp_path):
     (tmp_path / "model.py").write_text("def predict(x):\n    return x.sum(axis=1) * 2\n")
-    with LocalHostProcess() as host:
+    with LocalHostProcess(model_roots=[tmp_path], allow_python_models=True) as host:
         pid = host._proc.pid
         assert host.url.startswith("http://127.0.0.1:")
         record = host.deploy_local(

@@ -236,7 +236,7 @@ import sys, tempfile, pathlib, urllib.request
 from endpoints.local import LocalEndpointHost
 model = pathlib.Path(tempfile.mkdtemp())
 (model / "model.py").write_text("def predict(x):\\n    return x.sum(axis=1)\\n")
-with LocalEndpointHost() as host:
+with LocalEndpointHost(model_roots=[model], allow_python_models=True) as host:
     host.deploy_local("sum", model, "python")
     request = urllib.request.Request(
         host.url + "/endpoints/sum/invocations", data={body!r},

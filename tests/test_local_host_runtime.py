@@ -80,7 +80,8 @@ def host(tmp_path_factory, iris):
         info = tarfile.TarInfo("model.onnx")
         info.size = len(onnx_bytes)
         tar.addfile(info, io.BytesIO(onnx_bytes))
-    with LocalEndpointHost(s3_root=s3) as h:
+    roots = [tmp_path_factory.getbasetemp()]
+    with LocalEndpointHost(s3_root=s3, model_roots=roots, allow_python_models=True) as h:
         h.deploy_local(
             "iris",
             "s3://models/iris/model.tar.gz",

@@ -86,8 +86,9 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def host():
-    with LocalEndpointHost() as h:
+def host(tmp_path_factory):
+    roots = [tmp_path_factory.getbasetemp()]  # where the tests write their models
+    with LocalEndpointHost(model_roots=roots, allow_python_models=True) as h:
         yield h
 
 

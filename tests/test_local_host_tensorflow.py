@@ -31,7 +31,7 @@ def keras_model(tmp_path_factory):
 @pytest.fixture(scope="module")
 def host(keras_model):
     _, root = keras_model
-    with LocalEndpointHost() as h:
+    with LocalEndpointHost(model_roots=[root]) as h:
         # the runtime comes from the TensorFlow inference image URI, as on SageMaker
         h.deploy_local("keras", root, image=TF_IMAGE)
         h.deploy_local(

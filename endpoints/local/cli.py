@@ -15,6 +15,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from endpoints.local.artifacts import ArchiveLimits
+
 __all__ = ["main"]
 
 CONTAINER_ENDPOINT = "model"
@@ -60,6 +62,30 @@ def _parser() -> argparse.ArgumentParser:
         "jobs, and served to boto3's s3 client on the host's port",
     )
     serve.add_argument(
+        "--model-root",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder file:// model data may come from (repeatable); model data is read "
+        "only from under these and the S3 root",
+    )
+    serve.add_argument(
+        "--allow-python-models",
+        action="store_true",
+        help="load Python-callable models: their code runs inside the host",
+    )
+    serve.add_argument(
+        "--max-archive-bytes",
+        type=int,
+        help=f"a model.tar.gz unpacks to at most this many bytes ({ArchiveLimits.max_bytes})",
+    )
+    serve.add_argument(
+        "--max-archive-members",
+        type=int,
+        help=f"a model.tar.gz holds at most this many members ({ArchiveLimits.max_members})",
+    )
+    serve.add_argument(
         "--s3-endpoint-url",
         help="an S3 server (moto, MinIO) to fetch s3:// model data from and run transform "
         "jobs on, instead of the S3 root",
@@ -70,7 +96,16 @@ def _parser() -> argparse.ArgumentParser:
     container = commands.add_parser("container", help="one model on /ping and /invocations")
     common(container, 8080)
     container.add_argument("--model", required=True, help="model directory, file or URL")
-    container.add_argument("--runtime", choices=["onnx", "tensorflow", "python"])
+    container.add_argument(
+        "--runtime",
+        choices=["onnx", "tensorflow", "python"],
+        help="python runs the model's code inside the host (naming it is the opt-in)",
+    )
+    container.add_argument(
+        "--allow-python-models",
+        action="store_true",
+        help="load the model if it turns out to be Python (its model.py runs in the host)",
+    )
     container.add_argument(
         "--env", action="append", default=[], metavar="KEY=VALUE", help="container variable"
     )
@@ -107,11 +142,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=args.port,
             inference_workers=args.inference_workers,
             host=args.host,
+            model_roots=args.model_root,
+            allow_python_models=args.allow_python_models,
+            max_archive_bytes=args.max_archive_bytes,
+            max_archive_members=args.max_archive_members,
         )
     else:
         environment = dict(item.split("=", 1) for item in args.env)
+        # the one model named on the command line is the host's only model root
+        model = Path(args.model) if "://" not in args.model else None
         host = LocalEndpointHost(
-            port=args.port, host=args.host, container_endpoint=CONTAINER_ENDPOINT
+            port=args.port,
+            host=args.host,
+            container_endpoint=CONTAINER_ENDPOINT,
+            model_roots=[model] if model is not None else [],
+            allow_python_models=args.allow_python_models or args.runtime == "python",
         )
         try:
             host.deploy_local(CONTAINER_ENDPOINT, args.model, args.runtime, environment)

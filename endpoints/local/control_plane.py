@@ -156,6 +156,9 @@ class ControlPlane:
                 "Either PrimaryContainer or Containers must be specified; give the model's "
                 "container (Image, ModelDataUrl, Environment) as PrimaryContainer."
             )
+        for container in [params.get("PrimaryContainer"), *(params.get("Containers") or [])]:
+            if isinstance(container, dict):  # model data under the roots; Python opted in
+                self.manager.artifacts.check_container(container)
         with self.store.transaction() as store:
             if name in store.resources["models"]:
                 raise self._exists_error("model", "models", name)
@@ -183,6 +186,7 @@ class ControlPlane:
             if record is None:
                 raise self._missing("model", "models", name)
             store.tags.pop(record["ModelArn"], None)
+        self.manager.model_deleted(record)  # its extracted archives go with it
         return {}
 
     def list_models(self, params: dict[str, Any]) -> dict[str, Any]:

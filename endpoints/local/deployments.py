@@ -43,9 +43,21 @@ def primary_container(model: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_container(artifacts: ArtifactStore, container: dict[str, Any]) -> ModelRuntime:
-    """Resolve a container definition's artifact and load it with its runtime."""
+    """Resolve a container definition's artifact (under the host's roots) and load it with
+    its runtime (a Python one only if the host's operator opted in)."""
     model_dir: Path | None = artifacts.resolve(container.get("ModelDataUrl"))
-    return load_runtime(model_dir, container.get("Environment") or {}, container.get("Image"))
+    return load_runtime(
+        model_dir,
+        container.get("Environment") or {},
+        container.get("Image"),
+        allow_python=artifacts.allow_python_models,
+    )
+
+
+def model_data_urls(model: dict[str, Any]) -> set[str]:
+    """Every ``ModelDataUrl`` a model record's containers name."""
+    containers = [model.get("PrimaryContainer") or {}, *(model.get("Containers") or [])]
+    return {c["ModelDataUrl"] for c in containers if c.get("ModelDataUrl")}
 
 
 class EndpointManager:
@@ -187,6 +199,16 @@ class EndpointManager:
                     return
                 self._changed.wait(remaining)
 
+    def model_deleted(self, model: dict[str, Any]) -> None:
+        """DeleteModel: drop the extracted archives only that model used. An endpoint still
+        serving it keeps the runtime it loaded (as on AWS, deleting a model in use is
+        allowed); a later load of the same data extracts it again."""
+        still_used = set()
+        for other in self.store.all("models"):
+            if other.get("ModelName") != model.get("ModelName"):
+                still_used |= model_data_urls(other)
+        self.artifacts.remove_extractions(model_data_urls(model) - still_used)
+
     def remove(self, name: str) -> None:
         """Forget ``name``'s model (DeleteEndpoint); a load in flight is discarded."""
         with self._changed:
@@ -200,3 +222,4 @@ class EndpointManager:
         self._pool.shutdown(wait=False, cancel_futures=True)
         for name in list(self._live):
             self.remove(name)
+        self.artifacts.close()  # the host stops: no extracted archive outlives it

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ _LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 
 class LocalHostProcess:
-    """``endpoints-local serve --port 0`` as a child process.
+    """``endpoints-local serve --port 0`` as a child process; the model roots, the Python
+    opt-in and the archive limits mean what they mean for
+    :class:`~endpoints.local.LocalEndpointHost`.
 
     >>> with LocalHostProcess(s3_root="s3") as host:  # doctest: +SKIP
     ...     host.sagemaker_client().list_endpoints()
@@ -44,6 +47,10 @@ class LocalHostProcess:
         state_dir: str | Path | None = None,
         region: str = "us-east-1",
         *,
+        model_roots: Iterable[str | Path] = (),
+        allow_python_models: bool = False,
+        max_archive_bytes: int | None = None,
+        max_archive_members: int | None = None,
         start_timeout_s: float = 60.0,
         log_level: str = "warning",
         inference_workers: int | None = None,
@@ -59,6 +66,14 @@ class LocalHostProcess:
             args += ["--inference-workers", str(inference_workers)]
         if state_dir is not None:
             args += ["--state-dir", str(state_dir)]
+        for root in model_roots:
+            args += ["--model-root", str(root)]
+        if allow_python_models:
+            args.append("--allow-python-models")
+        if max_archive_bytes is not None:
+            args += ["--max-archive-bytes", str(max_archive_bytes)]
+        if max_archive_members is not None:
+            args += ["--max-archive-members", str(max_archive_members)]
         self._proc = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,

@@ -10,7 +10,6 @@ models should start in well under one.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.util
 import logging
 import re
@@ -26,6 +25,7 @@ import numpy as np
 from endpoints.local.errors import BadInput, ModelLoadError
 
 __all__ = [
+    "PYTHON_OPT_IN",
     "ModelRuntime",
     "OnnxRuntime",
     "PythonRuntime",
@@ -42,6 +42,13 @@ HANDLER_ENV = "ENDPOINT_SERDE_PYTHON_HANDLER"
 OUTPUTS_ENV = "ENDPOINT_SERDE_OUTPUTS"
 RUNTIME_KINDS = ("onnx", "tensorflow", "python")
 UNNAMED_OUTPUT = "score"
+PYTHON_OPT_IN = (
+    "Python models run their code inside the host, so it loads them only when its operator "
+    "opted in at start: endpoints-local serve --allow-python-models "
+    "(LocalEndpointHost(allow_python_models=True)). Restart the host so if you trust the "
+    "code of every model it may be asked to load."
+)
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 
 Inputs = np.ndarray | dict[str, np.ndarray]
 
@@ -80,9 +87,10 @@ class PythonRuntime(ModelRuntime):
     """``module:function`` taking a 2-D float64 array (or a dict of named arrays) and
     returning an array, a list, or a dict of named output arrays.
 
-    The module is ``<module>.py`` inside the model directory when it exists there (loaded
-    under a unique name, so two endpoints' ``model.py`` never clash), else an importable
-    module.
+    The module is ``<module>.py`` inside the model directory (``a.b`` is ``a/b.py``), loaded
+    under a unique name so two endpoints' ``model.py`` never clash. Installed modules are
+    never imported as handlers: ``pickle:loads`` fed the bytes of a float array is code
+    execution, whoever named it.
     """
 
     kind = "python"
@@ -112,23 +120,43 @@ class PythonRuntime(ModelRuntime):
         return {UNNAMED_OUTPUT: np.asarray(result)}
 
 
+def _module_file(module_name: str, model_dir: Path | None) -> Path:
+    """The handler's module file, inside the model directory (links resolved)."""
+    if not _MODULE_NAME.match(module_name):
+        raise ModelLoadError(
+            f"Python handler module {module_name!r} is not a dotted module name like "
+            "'model' or 'pkg.model'."
+        )
+    if model_dir is None or not model_dir.is_dir():
+        raise ModelLoadError(
+            f"A Python model's module is a file in its model directory, but the model data "
+            f"is {model_dir or 'not given'}: give a ModelDataUrl of a directory (or archive) "
+            f"holding {module_name.replace('.', '/')}.py."
+        )
+    candidate = (model_dir / (module_name.replace(".", "/") + ".py")).resolve()
+    if not candidate.is_file() or not candidate.is_relative_to(model_dir.resolve()):
+        raise ModelLoadError(
+            f"No {module_name.replace('.', '/')}.py in the model directory {model_dir}: a "
+            "Python model's module must be a file there (installed modules are not loaded "
+            "as handlers)."
+        )
+    return candidate
+
+
 def _load_module(module_name: str, model_dir: Path | None) -> Any:
-    candidate = model_dir / (module_name.replace(".", "/") + ".py") if model_dir else None
+    candidate = _module_file(module_name, model_dir)
     try:
-        if candidate is not None and candidate.is_file():
-            digest = hashlib.sha1(str(candidate.resolve()).encode()).hexdigest()[:12]
-            safe_name = re.sub(r"\W", "_", module_name)
-            unique = f"_endpoints_local_{safe_name}_{digest}"
-            spec = importlib.util.spec_from_file_location(unique, candidate)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[unique] = module
-            spec.loader.exec_module(module)
-            return module
-        return importlib.import_module(module_name)
+        digest = hashlib.sha1(str(candidate).encode()).hexdigest()[:12]
+        safe_name = re.sub(r"\W", "_", module_name)
+        unique = f"_endpoints_local_{safe_name}_{digest}"
+        spec = importlib.util.spec_from_file_location(unique, candidate)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        spec.loader.exec_module(module)
+        return module
     except Exception as exc:  # the user's module: anything can go wrong in it
-        where = candidate if candidate is not None and candidate.is_file() else module_name
-        raise ModelLoadError(f"Could not import Python model module {where}: {exc!r}") from exc
+        raise ModelLoadError(f"Could not import Python model module {candidate}: {exc!r}") from exc
 
 
 # -------------------------------------------------------------------------------------- onnx
@@ -380,10 +408,15 @@ def load_runtime(
     model_dir: Path | None,
     environment: Mapping[str, str] | None = None,
     image: str | None = None,
+    *,
+    allow_python: bool = False,
 ) -> ModelRuntime:
-    """Load the model in ``model_dir`` with the runtime its container definition asks for."""
+    """Load the model in ``model_dir`` with the runtime its container definition asks for;
+    a Python model only with ``allow_python`` (its code runs in this process)."""
     environment = dict(environment or {})
     kind = choose_runtime_kind(model_dir, environment, image)
+    if kind == "python" and not allow_python:
+        raise ModelLoadError(f"{model_dir} is a Python model. {PYTHON_OPT_IN}")
     if kind == "python":
         handler = environment.get(HANDLER_ENV, "model:predict")
         with _IMPORT_LOCK:  # imports mutate sys.modules: one at a time

@@ -14,12 +14,12 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from endpoints.local.app import LocalHostApp
-from endpoints.local.artifacts import ArtifactStore
+from endpoints.local.artifacts import ArchiveLimits, ArtifactStore
 from endpoints.local.control_plane import ControlPlane
 from endpoints.local.deployments import EndpointManager
 from endpoints.local.errors import ApiError, LocalHostError
@@ -42,7 +42,13 @@ LOCAL_ROLE = "arn:aws:iam::123456789012:role/endpoints-local"
 class LocalEndpointHost:
     """A local SageMaker-compatible endpoint host on ``127.0.0.1``.
 
-    >>> with LocalEndpointHost() as host:  # doctest: +SKIP
+    Model data is read only from under ``s3_root`` and ``model_roots``; Python models (code
+    that runs in this process) load only with ``allow_python_models=True``; a model archive
+    unpacks to at most ``max_archive_bytes`` in ``max_archive_members`` members (defaults:
+    :class:`~endpoints.local.artifacts.ArchiveLimits`).
+
+    >>> roots = {"model_roots": ["/models"], "allow_python_models": True}
+    >>> with LocalEndpointHost(**roots) as host:  # doctest: +SKIP
     ...     host.deploy_local("ep", "/models/sum", runtime="python")
     ...     host.runtime_client().invoke_endpoint(EndpointName="ep", Body=b"1,2",
     ...                                           ContentType="text/csv")
@@ -61,6 +67,10 @@ class LocalEndpointHost:
         inference_workers: int = 8,
         container_endpoint: str | None = None,
         clock: Callable[[], float] | None = None,
+        model_roots: Iterable[str | Path] = (),
+        allow_python_models: bool = False,
+        max_archive_bytes: int | None = None,
+        max_archive_members: int | None = None,
         start: bool = True,
     ) -> None:
         self.region = region
@@ -76,7 +86,15 @@ class LocalEndpointHost:
         # clock: epoch seconds for CreationTime/LastModifiedTime (tests pass a ticking one)
         self.store = ResourceStore(self.state_dir, clock=clock or now)
         self.s3_root = Path(s3_root) if s3_root is not None else None
-        self.artifacts = ArtifactStore(cache_dir, self.s3_root, s3_endpoint_url, region)
+        self.artifacts = ArtifactStore(
+            cache_dir,
+            self.s3_root,
+            s3_endpoint_url,
+            region,
+            model_roots=model_roots,
+            allow_python_models=allow_python_models,
+            archive_limits=_archive_limits(max_archive_bytes, max_archive_members),
+        )
         self.manager = EndpointManager(self.store, self.artifacts)
         self.metrics_registry = HostMetrics()
         self.control = ControlPlane(self.store, self.manager, region, describe_wait_s)
@@ -237,6 +255,14 @@ class LocalEndpointHost:
             raise LocalHostError(f"deploy_local({name!r}) failed: {error.message}") from error
         self.manager.wait_settled(name, timeout_s)
         return require_in_service(self.control.dispatch("DescribeEndpoint", {"EndpointName": name}))
+
+
+def _archive_limits(max_bytes: int | None, max_members: int | None) -> ArchiveLimits:
+    defaults = ArchiveLimits()
+    return ArchiveLimits(
+        max_bytes if max_bytes is not None else defaults.max_bytes,
+        max_members if max_members is not None else defaults.max_members,
+    )
 
 
 def deployment_requests(
