@@ -160,7 +160,7 @@ def test_partial_failure_is_reported_and_raised_after_trying_all(fault_proxy, sa
     assert str(info.value) == (
         f"cleanup failed for 1 of 3 resources (endpoint-config 'partial': {reason}). The rest "
         "were deleted or already gone; run the cleanup again to retry, or delete them in the "
-        "SageMaker console"
+        "AWS console"
     )
     assert existing(client) & all_three("partial") == {("endpoint-config", "partial")}
     # running it again finishes the job: the others are already gone

@@ -644,7 +644,8 @@ def test_local_host_manifest_and_older_than(cli_host, tmp_path):
         },
         name_policy=NamePolicy("manifest-local"),
     )
-    assert set(created.identities) == set(ResourceKind)
+    hosting = {ResourceKind.ENDPOINT, ResourceKind.ENDPOINT_CONFIG, ResourceKind.MODEL}
+    assert set(created.identities) == hosting
     path = created.write_manifest(tmp_path / "run.json")
     code, text = run(cli_host.url, "--manifest", str(path), "--older-than", "1h")
     assert (code, text) == (0, "nothing matched the selectors; nothing to delete\n")

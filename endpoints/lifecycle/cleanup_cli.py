@@ -1,4 +1,5 @@
-"""``endpoints-cleanup``: find and delete leftover SageMaker endpoints, configs and models.
+"""``endpoints-cleanup``: find and delete leftover SageMaker endpoints, configs and models,
+stop leftover transform jobs, and delete a Batch Transform run's S3 objects.
 
 Selectors (given together, a resource must match all of them):
 
@@ -11,16 +12,22 @@ Selectors (given together, a resource must match all of them):
   it only narrows the others and is refused alone.
 
 ``--prefix`` and ``--tag`` select only resources carrying the library's
-``endpoint-serde:run-id`` tag; ``--include-untagged`` lets them select others too.
-``--force-unverified`` deletes a manifest's resources where the manifest records too little
-to verify them (a recorded value that differs still skips). The rules live in
-:mod:`endpoints.lifecycle.selection`.
+``endpoint-serde:run-id`` tag; ``--include-untagged`` lets them select others too. They
+select transform jobs only while running (a finished one bills nothing and cannot be
+deleted). ``--force-unverified`` deletes a manifest's resources where the manifest records
+too little to verify them (a recorded value that differs still skips). A manifest's S3
+prefixes (a Batch Transform run's staged input and output) carry no tags: they are deleted
+only when another resource of the same manifest verified, or with ``--force-unverified``,
+through an S3 client on ``--s3-endpoint-url`` (default: ``--endpoint-url``). The rules live
+in :mod:`endpoints.lifecycle.selection`.
 
-``--dry-run`` prints what would be deleted and deletes nothing. Deletion goes endpoints,
-then configs, then models, through :class:`~endpoints.lifecycle.cleanup.SageMakerResourceCleanup`
-(idempotent, throttle-retrying). Exit status: 0 when every selected resource was deleted
-or was already gone (skipped ones included, and on a dry run), 1 when any deletion or the
-listing failed, 2 for a usage error (bad arguments, an unreadable or malformed manifest).
+``--dry-run`` prints what would be deleted and deletes nothing. Cleanup stops transform jobs
+(and waits until they have ended), then deletes endpoints, configs, models, and the objects
+under S3 prefixes, through
+:class:`~endpoints.lifecycle.cleanup.SageMakerResourceCleanup` (idempotent,
+throttle-retrying). Exit status: 0 when every selected resource was deleted, stopped or was
+already gone (skipped ones included, and on a dry run), 1 when any deletion or the listing
+failed, 2 for a usage error (bad arguments, an unreadable or malformed manifest).
 """
 
 from __future__ import annotations
@@ -38,9 +45,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from endpoints.errors import CleanupError
 from endpoints.failures import error_code, error_message
-from endpoints.lifecycle.cleanup import CleanupReport, Outcome, SageMakerResourceCleanup
+from endpoints.lifecycle.cleanup import (
+    RUNNING_JOB_STATUSES,
+    CleanupReport,
+    Outcome,
+    SageMakerResourceCleanup,
+)
 from endpoints.lifecycle.hosting import ControlPlaneCalls, ControlPlaneError
-from endpoints.lifecycle.resources import CreatedResources
+from endpoints.lifecycle.resources import CreatedResources, ResourceKind
 from endpoints.lifecycle.selection import Candidate, Selection, UsageError, select
 from endpoints.redaction import install_botocore_log_filter
 
@@ -82,11 +94,12 @@ def _utc_now() -> datetime:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="endpoints-cleanup",
-        description="Delete SageMaker endpoints, endpoint configs and models selected by "
-        "manifest, name prefix, tag and age. Selectors combine: a resource must match all. "
-        "--prefix and --tag select only resources endpoint-serde created (tagged "
-        "endpoint-serde:run-id); a manifest's resources only while they are the ones it "
-        "recorded.",
+        description="Delete SageMaker endpoints, endpoint configs and models, stop transform "
+        "jobs, and delete a manifest's S3 prefixes, selected by manifest, name prefix, tag and "
+        "age. Selectors combine: a resource must match all. --prefix and --tag select only "
+        "resources endpoint-serde created (tagged endpoint-serde:run-id), transform jobs only "
+        "while running; a manifest's resources only while they are the ones it recorded, and "
+        "its S3 prefixes only when another of its resources is.",
         epilog="examples: endpoints-cleanup --manifest run.json | endpoints-cleanup "
         "--prefix nightly- --tag team=ml --older-than 6h --dry-run",
     )
@@ -122,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--force-unverified",
         action="store_true",
         help="delete a manifest's resources even where the manifest records no run id, ARN "
-        "or creation time to verify them by (a recorded value that differs still skips)",
+        "or creation time to verify them by (a recorded value that differs still skips), and "
+        "its S3 prefixes even when none of its other resources verified",
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="show what would be deleted; delete nothing"
@@ -132,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", help="AWS region (default: the manifests' or boto3's)")
     parser.add_argument(
         "--endpoint-url", help="SageMaker API URL (AWS_ENDPOINT_URL_SAGEMAKER also works)"
+    )
+    parser.add_argument(
+        "--s3-endpoint-url",
+        help="S3 API URL for a manifest's S3 prefixes (default: --endpoint-url, as the local "
+        "endpoint host serves both; AWS_ENDPOINT_URL_S3 also works)",
     )
     parser.add_argument("--profile", help="AWS profile name")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each API step")
@@ -157,14 +176,19 @@ def main(
     try:
         selection = _selection_from(args)
         region = _region_for(args.region, selection.manifests)
-        client = _client(args.profile, region, args.endpoint_url)
+        session = _session(args.profile, region)
+        client = _client(session, "sagemaker", args.endpoint_url, "--endpoint-url")
+        s3_client = None
+        if any(m.s3_prefixes for m in selection.manifests):
+            s3_url = args.s3_endpoint_url or args.endpoint_url
+            s3_client = _client(session, "s3", s3_url, "--s3-endpoint-url")
     except UsageError as exc:  # one line: it says what to change (argparse's own add usage)
         print(f"endpoints-cleanup: error: {exc}", file=sys.stderr)
         return 2
 
     calls = ControlPlaneCalls()
     try:
-        chosen = select(client, selection, calls=calls, now=now())
+        chosen = select(client, selection, calls=calls, now=now(), s3_client=s3_client)
     except (*ControlPlaneError, ClientError, BotoCoreError) as exc:
         print(f"endpoints-cleanup: could not list resources: {_describe(exc)}", file=sys.stderr)
         return 1
@@ -173,7 +197,9 @@ def main(
         _print_result(out, args.json, _rows(chosen, None), dry_run=True, ok=True)
         return 0
 
-    cleanup = SageMakerResourceCleanup(client, wait_for_endpoint_deletion=args.wait)
+    cleanup = SageMakerResourceCleanup(
+        client, s3_client=s3_client, wait_for_endpoint_deletion=args.wait
+    )
     try:
         report = cleanup.delete_all(c.ref for c in chosen if not c.skipped)
     except CleanupError as exc:
@@ -196,8 +222,17 @@ def _rows(
         elif report is not None:
             rows.append((c, done[c.ref].outcome, done[c.ref].reason))
         else:
-            rows.append((c, Outcome.ALREADY_GONE if c.arn is None else "would delete", None))
+            rows.append((c, _would(c), None))
     return rows
+
+
+def _would(c: Candidate) -> Any:
+    """What the cleanup would do to ``c``: a finished transform job is left as it is."""
+    if c.arn is None:
+        return Outcome.ALREADY_GONE
+    if c.ref.kind is ResourceKind.TRANSFORM_JOB:
+        return "would stop" if c.status in RUNNING_JOB_STATUSES else Outcome.ALREADY_GONE
+    return "would delete"
 
 
 def _selection_from(args: argparse.Namespace) -> Selection:
@@ -237,23 +272,29 @@ def _region_for(region: str | None, manifests: Sequence[CreatedResources]) -> st
     return next(iter(regions), None)
 
 
-def _client(profile: str | None, region: str | None, endpoint_url: str | None) -> Any:
+def _session(profile: str | None, region: str | None) -> Any:
     import boto3
-    from botocore.exceptions import NoRegionError, ProfileNotFound
+    from botocore.exceptions import ProfileNotFound
 
     try:
-        session = boto3.Session(profile_name=profile, region_name=region)
-        client = session.client("sagemaker", endpoint_url=endpoint_url)
-        install_botocore_log_filter()
-        return client
+        return boto3.Session(profile_name=profile, region_name=region)
     except ProfileNotFound as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _client(session: Any, service: str, endpoint_url: str | None, flag: str) -> Any:
+    from botocore.exceptions import NoRegionError
+
+    try:
+        client = session.client(service, endpoint_url=endpoint_url)
+        install_botocore_log_filter()
+        return client
     except NoRegionError as exc:
         raise UsageError(
             "no AWS region: pass --region, set AWS_DEFAULT_REGION, or use a manifest"
         ) from exc
     except ValueError as exc:  # botocore: "Invalid endpoint: ..."
-        raise UsageError(f"--endpoint-url {endpoint_url}: {exc}") from exc
+        raise UsageError(f"{flag} {endpoint_url}: {exc}") from exc
 
 
 def _describe(exc: BaseException) -> str:

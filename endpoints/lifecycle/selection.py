@@ -16,6 +16,17 @@ Three rules keep a cleanup from deleting what nobody asked it to:
   manifest cannot vouch for (a manifest written before identities were recorded, or by
   hand) is skipped too unless ``force_unverified``; a recorded value that differs always
   skips.
+* **S3 prefixes ride on their manifest.** S3 objects carry no run-id tag, ARN or creation
+  time to check, and no name a prefix or tag selector could match: they come only from a
+  manifest, and are deleted only when a SageMaker resource of the same manifest still
+  exists and verifies as that run's (a finished transform job keeps its record, so a
+  Batch Transform run can always be verified by its job), or with ``force_unverified``.
+  Narrowing selectors keep a manifest's prefixes when they keep any of its SageMaker
+  resources.
+* **Transform jobs are stopped, not deleted.** ``prefix`` and ``tag`` select only running
+  ones (InProgress, Stopping): a finished job bills nothing and cannot be removed, so
+  listing every one an account ever ran would only be noise. A manifest's job is looked
+  up whatever its status, as it is what vouches for the run's S3 prefixes.
 
 Skipped resources come back as :class:`Candidate` with ``skipped`` set to the reason, so
 the caller shows them; nothing is ever deleted here.
@@ -29,12 +40,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from endpoints.errors import ConfigurationError
-from endpoints.lifecycle.hosting import ControlPlaneCalls
+from endpoints.failures import error_code, is_not_found
+from endpoints.lifecycle.cleanup import RUNNING_JOB_STATUSES, object_key_pages
+from endpoints.lifecycle.hosting import ControlPlaneCalls, ControlPlaneError
 from endpoints.lifecycle.resources import (
     RUN_ID_TAG,
     CreatedResources,
     ResourceKind,
     ResourceRef,
+    S3Prefix,
 )
 
 __all__ = [
@@ -61,12 +75,15 @@ class UsageError(ConfigurationError):
 class Candidate:
     """A resource that exists (``arn`` set) or that a manifest names but is gone.
 
-    ``skipped`` says why a resource that matched the selectors will not be deleted."""
+    ``skipped`` says why a resource that matched the selectors will not be deleted;
+    ``status`` is a transform job's (InProgress, Stopping, Completed...). An S3 prefix with
+    objects under it has the ARN that names them, ``arn:aws:s3:::bucket/prefix/*``."""
 
     ref: ResourceRef
     arn: str | None = None
     created: datetime | None = None
     skipped: str | None = None
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,11 +133,14 @@ def select(
     *,
     calls: ControlPlaneCalls | None = None,
     now: datetime | None = None,
+    s3_client: Any = None,
 ) -> list[Candidate]:
     """The resources matching every selector, in deletion order, those that must not be
-    deleted marked ``skipped``. Lists all three kinds (narrowed by name server-side when a
-    prefix allows it); tags are fetched only for resources that passed the other
-    selectors, and only when a rule needs them."""
+    deleted marked ``skipped``. Without manifests, lists every SageMaker kind (narrowed by
+    name server-side when a prefix allows it; transform jobs only while running); with
+    them, only the kinds they name, and their transform jobs and S3 prefixes one by one
+    (``s3_client`` looks under each prefix). Tags are fetched only for resources that
+    passed the other selectors, and only when a rule needs them."""
     selection.check()
     calls = calls or ControlPlaneCalls()
     now = now or datetime.now(timezone.utc)
@@ -128,12 +148,17 @@ def select(
     for manifest in selection.manifests:
         for ref in manifest.refs():
             recorded.setdefault(ref, []).append(manifest)
-    found = {c.ref: c for c in _list_all(client, calls, selection.prefix)}
-    pool: Iterable[Candidate] = (
-        [found.get(ref, Candidate(ref)) for ref in recorded] if recorded else found.values()
-    )
+    on_sagemaker = [ref for ref in recorded if ref.kind.on_sagemaker]
+    pool: Iterable[Candidate]
+    if selection.manifests:  # exactly what they name: never a listing's other resources
+        found = {c.ref: c for c in _find_recorded(client, calls, selection.prefix, on_sagemaker)}
+        pool = [found.get(ref, Candidate(ref)) for ref in on_sagemaker]
+    else:
+        pool = _list_all(client, calls, selection.prefix)
 
     chosen: list[Candidate] = []
+    kept: set[int] = set()  # manifests (by id) with a resource the selectors kept
+    vouched: set[int] = set()  # manifests with a resource that verified as the run's
     for candidate in pool:
         if selection.prefix and not candidate.ref.name.startswith(selection.prefix):
             continue
@@ -141,19 +166,25 @@ def select(
             candidate.created and candidate.created <= now - selection.older_than
         ):
             continue
+        manifests = recorded.get(candidate.ref, [])
         if candidate.arn is None:  # named by a manifest, already gone: nothing to verify
+            kept.update(map(id, manifests))
             chosen.append(candidate)
             continue
-        needs_tags = bool(recorded or selection.tags or not selection.include_untagged)
+        needs_tags = bool(manifests or selection.tags or not selection.include_untagged)
         tags = _tags(client, calls, candidate.arn) if needs_tags else {}
         if any(tags.get(key) != value for key, value in selection.tags):
             continue
-        if recorded:
+        kept.update(map(id, manifests))
+        if manifests:
+            vouched.update(
+                id(m) for m in manifests if verify_against_manifest(m, candidate, tags) is None
+            )
             reason = _first_failure(
                 verify_against_manifest(
                     m, candidate, tags, force_unverified=selection.force_unverified
                 )
-                for m in recorded[candidate.ref]
+                for m in manifests
             )
         elif RUN_ID_TAG not in tags and not selection.include_untagged:
             reason = (
@@ -163,7 +194,45 @@ def select(
         else:
             reason = None
         chosen.append(replace(candidate, skipped=reason))
+
+    narrowed = bool(selection.prefix or selection.tags or selection.older_than is not None)
+    for ref, manifests in recorded.items():
+        if ref.kind is not ResourceKind.S3_PREFIX:
+            continue
+        if narrowed and not any(id(m) in kept for m in manifests):
+            continue
+        verified = selection.force_unverified or any(id(m) in vouched for m in manifests)
+        chosen.append(_s3_candidate(s3_client, calls, ref, verified))
     return sorted(chosen, key=lambda c: c.ref)
+
+
+#: Why a manifest's S3 prefix with objects under it is skipped.
+S3_UNVERIFIED = (
+    f"S3 objects carry no {RUN_ID_TAG} tag to verify: a manifest's S3 prefixes are deleted "
+    "only while a SageMaker resource it names still exists and matches it (run-id tag, ARN, "
+    "creation time), and none does; --force-unverified deletes them"
+)
+
+
+def _s3_candidate(
+    s3_client: Any, calls: ControlPlaneCalls, ref: ResourceRef, verified: bool
+) -> Candidate:
+    """The prefix as found: gone when no object is under it (or its bucket is gone)."""
+    if s3_client is None:
+        return Candidate(
+            ref, skipped="cannot look under it: no S3 client given (select(s3_client=...))"
+        )
+    prefix = S3Prefix.parse(ref.name)
+    try:
+        present = next(object_key_pages(s3_client, prefix, calls, page_size=1), [])
+    except ControlPlaneError as exc:
+        if error_code(exc) != "NoSuchBucket":
+            raise
+        present = []
+    if not present:
+        return Candidate(ref)
+    arn = f"arn:aws:s3:::{prefix.bucket}/{prefix.key_prefix}*"
+    return Candidate(ref, arn, skipped=None if verified else S3_UNVERIFIED)
 
 
 def verify_against_manifest(
@@ -224,18 +293,71 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _list_all(client: Any, calls: ControlPlaneCalls, prefix: str | None) -> Iterator[Candidate]:
+def _name_filter(prefix: str | None) -> dict[str, str]:
     narrow = prefix and set(prefix) <= _NAME_CONTAINS_SAFE
-    extra = {"NameContains": prefix} if narrow else {}
+    return {"NameContains": prefix} if narrow and prefix else {}
+
+
+def _list_all(client: Any, calls: ControlPlaneCalls, prefix: str | None) -> Iterator[Candidate]:
+    """Every SageMaker resource whose name may start with ``prefix``; transform jobs only
+    while they run."""
     for kind in ResourceKind:
-        api = kind.calls
-        for page in _pages(calls, getattr(client, api.list_method), MaxResults=100, **extra):
-            for item in page.get(api.list_key, []):
-                yield Candidate(
-                    ResourceRef(kind, item[api.name_key]),
-                    item.get(api.arn_key),
-                    item.get("CreationTime"),
+        if not kind.on_sagemaker:
+            continue
+        if kind is ResourceKind.TRANSFORM_JOB:
+            for status in sorted(RUNNING_JOB_STATUSES):
+                yield from _list_kind(
+                    client, calls, kind, StatusEquals=status, **_name_filter(prefix)
                 )
+        else:
+            yield from _list_kind(client, calls, kind, **_name_filter(prefix))
+
+
+def _find_recorded(
+    client: Any, calls: ControlPlaneCalls, prefix: str | None, refs: list[ResourceRef]
+) -> Iterator[Candidate]:
+    """What exists of ``refs``: the kinds they name listed, their transform jobs described
+    one by one (an account keeps every job it ever ran, so listing them all would be slow)."""
+    kinds = {ref.kind for ref in refs}
+    for kind in ResourceKind:
+        if kind not in kinds:
+            continue
+        if kind is ResourceKind.TRANSFORM_JOB:
+            for ref in refs:
+                if ref.kind is kind:
+                    yield from _describe_job(client, calls, ref)
+        else:
+            yield from _list_kind(client, calls, kind, **_name_filter(prefix))
+
+
+def _list_kind(
+    client: Any, calls: ControlPlaneCalls, kind: ResourceKind, **filters: str
+) -> Iterator[Candidate]:
+    api = kind.calls
+    for page in _pages(calls, getattr(client, api.list_method), MaxResults=100, **filters):
+        for item in page.get(api.list_key, []):
+            yield _candidate(kind, item)
+
+
+def _describe_job(client: Any, calls: ControlPlaneCalls, ref: ResourceRef) -> Iterator[Candidate]:
+    try:
+        answer = calls.call(client.describe_transform_job, TransformJobName=ref.name)
+    except ControlPlaneError as exc:
+        if is_not_found(exc):
+            return
+        raise
+    yield _candidate(ref.kind, answer)
+
+
+def _candidate(kind: ResourceKind, item: Mapping[str, Any]) -> Candidate:
+    """From a List* summary or a Describe* answer."""
+    api = kind.calls
+    return Candidate(
+        ResourceRef(kind, item[api.name_key]),
+        item.get(api.arn_key),
+        item.get("CreationTime"),
+        status=item.get("TransformJobStatus"),
+    )
 
 
 def _pages(calls: ControlPlaneCalls, method: Callable[..., Any], **kwargs: Any) -> Iterator[dict]:
