@@ -190,3 +190,51 @@ def test_formats_a_job_cannot_split_are_refused_before_anything_is_created(
         BatchTransform(instance_type="ml.m5.large", staging_uri="bucket/prefix")
     with pytest.raises(ConfigurationError, match="max_payload_mb"):
         BatchTransform(instance_type="ml.m5.large", staging_uri=staging, max_payload_mb=0)
+
+
+SLOW_MODEL = """
+import time
+import numpy as np
+
+def predict(x):
+    time.sleep(0.5)  # each mini-batch: the job outlives a short wait_timeout_s
+    return np.asarray(x).sum(axis=1)
+"""
+
+
+def test_a_job_past_its_wait_timeout_is_stopped_and_the_transform_fails(
+    spark, local_host, staging, tmp_path, caplog
+):
+    (tmp_path / "model.py").write_text(SLOW_MODEL)
+    backend = BatchTransform(
+        instance_type="ml.m5.large",
+        staging_uri=staging,
+        batch_strategy="SingleRecord",  # 40 records, 0.5 s each: 20 s of work
+        wait_timeout_s=1.0,
+        poll_interval_s=0.25,
+    )
+    model = SageMakerModel.from_batch_transform(
+        backend,
+        UnlabeledCSVRequestRowSerializer(),
+        XGBoostCSVRowDeserializer(),
+        model_path=tmp_path.as_uri(),
+        model_image="local/python:1",
+        model_execution_role_arn=ROLE,
+        model_environment_variables=PYTHON_ENV,
+        sagemaker_client=local_host.sagemaker_client(),
+        endpoint_url=local_host.url,
+        name_policy=NamePolicy("bt-slow"),
+    )
+    df = spark.createDataFrame([(i, [float(i)]) for i in range(40)], ["id", "features"])
+    df = df.coalesce(1)  # one object
+    caplog.set_level("INFO", logger="endpoints.batch")
+    with pytest.raises(TransformJobError, match=r"still InProgress after \d+s.*it was stopped"):
+        model.transform(df)
+    name = model.created_resources.transform_job_name
+    sm = local_host.sagemaker_client()
+    status = sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"]
+    assert status in ("Stopping", "Stopped")  # nothing left running
+    progress = [r.getMessage() for r in caplog.records if "objects answered" in r.getMessage()]
+    assert (
+        progress and progress[0] == f"transform job {name}: InProgress, 0 of 1 objects answered, 0s"
+    )
