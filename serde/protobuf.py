@@ -17,7 +17,7 @@ float32 cannot hold exactly arrives rounded. The answer holds one Record per row
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -594,7 +594,7 @@ class ProtobufResponseRowDeserializer(ResponseRowDeserializer):
         rows = []
         record = record_pb2.Record()
         readers = self._readers
-        for index, payload in enumerate(read_recordio(body)):
+        for index, payload in enumerate(self._payloads(body)):
             try:
                 record.ParseFromString(payload)
             except Exception as exc:  # protobuf raises DecodeError; upb may raise others
@@ -605,9 +605,12 @@ class ProtobufResponseRowDeserializer(ResponseRowDeserializer):
             for reader in readers:
                 value = labels.get(reader.key)
                 if value is None:
+                    # a key that is not UTF-8 comes back as bytes beside the str ones, and
+                    # str and bytes do not sort together: sort by spelling
+                    names = sorted(labels, key=repr)
                     raise self._error(
                         f"record {index} has no label {reader.key!r} for column "
-                        f"{reader.name!r}; its labels are {sorted(labels)}. Pass protobuf_keys "
+                        f"{reader.name!r}; its labels are {names}. Pass protobuf_keys "
                         "naming the endpoint's output keys",
                         body,
                     )
@@ -620,6 +623,14 @@ class ProtobufResponseRowDeserializer(ResponseRowDeserializer):
                     ) from None
             rows.append(cells)
         return rows
+
+    def _payloads(self, body: bytes) -> Iterator[bytes]:
+        """:func:`read_recordio`, its framing errors worded like every other parse error
+        (``cannot read response as <accepts>: ...``)."""
+        try:
+            yield from read_recordio(body)
+        except ResponseParseError as exc:
+            raise self._error(exc.reason, body) from None
 
     def _error(self, reason: str, body: bytes) -> ResponseParseError:
         return ResponseParseError(reason, body=body, accepts=self.accepts)
