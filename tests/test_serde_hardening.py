@@ -57,6 +57,7 @@ from serde.errors import ResponseParseError, RowSerializationError
 from serde.features import MAX_DENSE_VALUES
 from serde.json import JSONPredictionsResponseRowDeserializer, JSONRequestRowSerializer
 from serde.jsonlines import JSONLinesRequestRowSerializer, JSONLinesResponseRowDeserializer
+from serde.kserve_v2 import KServeV2ResponseRowDeserializer
 from serde.libsvm import (
     LibSVMRequestRowSerializer,
     LibSVMResponseRowDeserializer,
@@ -596,6 +597,7 @@ DESERIALIZERS: dict[str, ResponseRowDeserializer] = {
     "linear-learner-regressor": LinearLearnerRegressorProtobufResponseRowDeserializer(),
     "fm-binary": FactorizationMachinesBinaryClassifierDeserializer(),
     "fm-regressor": FactorizationMachinesRegressorDeserializer(),
+    "kserve-v2": KServeV2ResponseRowDeserializer("predict bigint, proba array<double>"),
 }
 
 #: A valid answer for each, several results long: cut short or flipped, it must still
@@ -620,6 +622,9 @@ VALID_BODIES = {
     "linear-learner-regressor": write_label_records([{"score": -3.5}] * 2),
     "fm-binary": write_label_records([{"score": 0.9, "predicted_label": 1}] * 2),
     "fm-regressor": write_label_records([{"score": 12.0}] * 2),
+    "kserve-v2": b'{"outputs": [{"name": "predict", "shape": [2], "datatype": "INT64", '
+    b'"data": [1, 0]}, {"name": "proba", "shape": [2, 2], "datatype": "FP64", '
+    b'"data": [0.1, 0.9, 0.5, 0.5]}]}',
 }
 
 
