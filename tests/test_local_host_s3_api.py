@@ -27,7 +27,8 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def host(root):
-    with LocalEndpointHost(s3_root=root) as h:
+    # the model test deploys a Python model from the S3 root: the operator's opt-in
+    with LocalEndpointHost(s3_root=root, allow_python_models=True) as h:
         yield h
 
 
