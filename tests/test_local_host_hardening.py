@@ -6,15 +6,21 @@ posts to its fault controls. Every case is bounded in count and time, on loopbac
 from __future__ import annotations
 
 import io
+import select
+import socket
 import struct
 import tarfile
+import threading
+import time
+from http.client import HTTPResponse
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import urllib3
 from botocore.exceptions import ClientError
 
-from endpoints.local import LocalEndpointHost, LocalHostProcess
+from endpoints.local import FaultSpec, LocalEndpointHost, LocalHostProcess
 from endpoints.local.codecs import MAX_DECLARED_WIDTH, MAX_DECODED_VALUES
 from endpoints.local.errors import LocalHostError
 
@@ -305,12 +311,14 @@ def test_a_python_handler_is_a_module_file_of_the_model_never_an_installed_one(
         )
 
 
-def test_the_child_process_host_takes_roots_and_the_opt_in(models, outside):
-    with LocalHostProcess(model_roots=[models]) as child:
+def test_the_child_process_host_takes_roots_opt_in_and_connection_limits(models, outside):
+    with LocalHostProcess(model_roots=[models], read_timeout_s=0.5) as child:
         with pytest.raises(LocalHostError, match="Restart the host so if you trust"):
             child.deploy_local("py", models / "sum", "python")
         with pytest.raises(LocalHostError, match="outside the folders this host reads"):
             child.deploy_local("out", outside, "onnx")
+        (stalled,) = half_sent(urlsplit(child.url).port, 1)
+        assert answer_of(stalled).startswith(b"HTTP/1.1 408 Request Timeout")
     assert not (outside / "RAN").exists()
 
 
@@ -422,3 +430,140 @@ def test_the_extraction_goes_with_the_last_model_using_it_and_with_the_host(tmp_
     # the host stopped: no extraction outlives it, even under --state-dir
     assert not (tmp_path / "state" / "cache" / "extracted").exists()
     assert (tmp_path / "state" / "state.json").is_file()
+
+
+# --------------------------------------------------------------------------- connections
+
+HALF_REQUEST = b"POST /endpoints/sum/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty"
+
+
+def half_sent(port: int, count: int) -> list[socket.socket]:
+    """``count`` connections that each sent half a request's headers, and then nothing."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(HALF_REQUEST)
+        sockets.append(sock)
+    return sockets
+
+
+def answer_of(sock: socket.socket) -> bytes:
+    """Everything the server sends on ``sock`` until it closes it (10 s at most)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    sock.close()
+    return b"".join(chunks)
+
+
+def one_response(sock: socket.socket) -> tuple[int, bytes]:
+    """The next HTTP response on ``sock`` (status, body); the connection stays open."""
+    response = HTTPResponse(sock)
+    response.begin()
+    return response.status, response.read()
+
+
+def closed_by_the_server(sockets: list[socket.socket], at_least: int) -> int:
+    """How many of ``sockets`` the server closed, waiting (10 s at most) until ``at_least``
+    are: a closed socket reads as end of file."""
+    closed: set[socket.socket] = set()
+    deadline = time.monotonic() + 10
+    while len(closed) < at_least and time.monotonic() < deadline:
+        readable, _, _ = select.select([s for s in sockets if s not in closed], [], [], 0.5)
+        closed |= {s for s in readable if _at_end(s)}
+    return len(closed)
+
+
+def _at_end(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:  # closed with our half request unread: a reset
+        return True
+
+
+def invoke_sum(host) -> bytes:
+    answer = host.runtime_client().invoke_endpoint(
+        EndpointName="sum", Body=b"1,2", ContentType="text/csv"
+    )
+    return answer["Body"].read()
+
+
+def test_a_good_request_succeeds_beside_300_half_sent_connections(host):
+    stalled = half_sent(host.port, 300)
+    try:
+        assert invoke_sum(host) == b"3.0"
+        # under the connection cap and inside the read timeout: nobody was thrown out
+        assert select.select(stalled, [], [], 0)[0] == []
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_at_the_connection_cap_the_longest_waiting_connections_make_room(models):
+    with LocalEndpointHost(
+        model_roots=[models], allow_python_models=True, max_connections=64
+    ) as capped:
+        capped.deploy_local("sum", models / "sum", "python")
+        stalled = half_sent(capped.port, 300)
+        try:
+            assert invoke_sum(capped) == b"3.0"
+            # 300 arrived for 64 places: the oldest half-sent ones were closed, the good
+            # request's connection took the place of one more
+            assert closed_by_the_server(stalled, 300 - 63) >= 300 - 63
+        finally:
+            for sock in stalled:
+                sock.close()
+
+
+def test_when_every_connection_is_serving_a_newcomer_gets_503(models):
+    with LocalEndpointHost(
+        model_roots=[models], allow_python_models=True, max_connections=2
+    ) as capped:
+        capped.deploy_local("sum", models / "sum", "python")
+        capped.set_faults("sum", FaultSpec(latency_ms=3000))
+        busy = []
+        for _ in range(2):
+            sock = socket.create_connection(("127.0.0.1", capped.port), timeout=10)
+            sock.sendall(
+                b"POST /endpoints/sum/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: text/csv\r\nContent-Length: 3\r\n\r\n1,2"
+            )
+            busy.append(sock)
+        injector = capped.invocations._faults["sum"]
+        deadline = time.monotonic() + 10
+        while injector.serving < 2 and time.monotonic() < deadline:
+            threading.Event().wait(0.01)  # both requests are in the model's hands
+        assert injector.serving == 2
+        newcomer = socket.create_connection(("127.0.0.1", capped.port), timeout=10)
+        answer = answer_of(newcomer)
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable")
+        assert b"The local host has 2 connections open, all serving requests" in answer
+        for sock in busy:
+            assert one_response(sock) == (200, b"3.0")
+            sock.close()
+
+
+def test_headers_and_bodies_that_stop_coming_are_timed_out():
+    with LocalEndpointHost(read_timeout_s=0.5) as quick:
+        started = time.monotonic()
+        (headers_cut,) = half_sent(quick.port, 1)
+        silent = socket.create_connection(("127.0.0.1", quick.port), timeout=10)
+        body_cut = socket.create_connection(("127.0.0.1", quick.port), timeout=10)
+        body_cut.sendall(
+            b"POST /endpoints/sum/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: text/csv\r\nContent-Length: 100\r\n\r\n1,2,3"
+        )
+        timed_out = answer_of(headers_cut)
+        assert time.monotonic() - started >= 0.5
+        assert timed_out.startswith(b"HTTP/1.1 408 Request Timeout")
+        assert timed_out.endswith(
+            b"The request did not arrive within 0.5 s (its headers in that time, its body "
+            b"without a longer pause); send it whole, promptly."
+        )
+        assert answer_of(silent) == b""  # sent nothing: closed without a word
+        assert answer_of(body_cut).startswith(b"HTTP/1.1 408 Request Timeout")
+        # a keep-alive connection serves request after request within the limits
+        with socket.create_connection(("127.0.0.1", quick.port), timeout=10) as kept:
+            for _ in range(3):
+                kept.sendall(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                assert one_response(kept) == (200, b'{"status": "healthy"}')

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from endpoints.local.artifacts import ArchiveLimits
+from endpoints.local.connections import ConnectionLimits
 
 __all__ = ["main"]
 
@@ -91,6 +92,22 @@ def _parser() -> argparse.ArgumentParser:
         "jobs on, instead of the S3 root",
     )
     serve.add_argument("--state-dir", type=Path, help="persist resources here across restarts")
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=ConnectionLimits.read_timeout_s,
+        metavar="SECONDS",
+        help="a request's headers must arrive within this, its body without a longer pause "
+        f"({ConnectionLimits.read_timeout_s:g}); else 408",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=ConnectionLimits.max_connections,
+        metavar="N",
+        help="open connections at most; idle and half-sent ones are closed first to make "
+        f"room ({ConnectionLimits.max_connections})",
+    )
     serve.add_argument("--region", default="us-east-1")
 
     container = commands.add_parser("container", help="one model on /ping and /invocations")
@@ -146,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_python_models=args.allow_python_models,
             max_archive_bytes=args.max_archive_bytes,
             max_archive_members=args.max_archive_members,
+            read_timeout_s=args.read_timeout,
+            max_connections=args.max_connections,
         )
     else:
         environment = dict(item.split("=", 1) for item in args.env)

@@ -34,7 +34,7 @@ _LISTENING = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
 class LocalHostProcess:
     """``endpoints-local serve --port 0`` as a child process; the model roots, the Python
-    opt-in and the archive limits mean what they mean for
+    opt-in, the archive and connection limits mean what they mean for
     :class:`~endpoints.local.LocalEndpointHost`.
 
     >>> with LocalHostProcess(s3_root="s3") as host:  # doctest: +SKIP
@@ -51,6 +51,8 @@ class LocalHostProcess:
         allow_python_models: bool = False,
         max_archive_bytes: int | None = None,
         max_archive_members: int | None = None,
+        read_timeout_s: float | None = None,
+        max_connections: int | None = None,
         start_timeout_s: float = 60.0,
         log_level: str = "warning",
         inference_workers: int | None = None,
@@ -74,6 +76,10 @@ class LocalHostProcess:
             args += ["--max-archive-bytes", str(max_archive_bytes)]
         if max_archive_members is not None:
             args += ["--max-archive-members", str(max_archive_members)]
+        if read_timeout_s is not None:
+            args += ["--read-timeout", str(read_timeout_s)]
+        if max_connections is not None:
+            args += ["--max-connections", str(max_connections)]
         self._proc = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,

@@ -20,6 +20,7 @@ from typing import Any
 
 from endpoints.local.app import LocalHostApp
 from endpoints.local.artifacts import ArchiveLimits, ArtifactStore
+from endpoints.local.connections import ConnectionLimits, guarded_protocol
 from endpoints.local.control_plane import ControlPlane
 from endpoints.local.deployments import EndpointManager
 from endpoints.local.errors import ApiError, LocalHostError
@@ -45,7 +46,9 @@ class LocalEndpointHost:
     Model data is read only from under ``s3_root`` and ``model_roots``; Python models (code
     that runs in this process) load only with ``allow_python_models=True``; a model archive
     unpacks to at most ``max_archive_bytes`` in ``max_archive_members`` members (defaults:
-    :class:`~endpoints.local.artifacts.ArchiveLimits`).
+    :class:`~endpoints.local.artifacts.ArchiveLimits`). A request's headers must arrive within
+    ``read_timeout_s`` and its body without a longer pause; at most ``max_connections`` are
+    open, idle and half-sent ones evicted first (:mod:`endpoints.local.connections`).
 
     >>> roots = {"model_roots": ["/models"], "allow_python_models": True}
     >>> with LocalEndpointHost(**roots) as host:  # doctest: +SKIP
@@ -71,11 +74,14 @@ class LocalEndpointHost:
         allow_python_models: bool = False,
         max_archive_bytes: int | None = None,
         max_archive_members: int | None = None,
+        read_timeout_s: float = 10.0,
+        max_connections: int = 1024,
         start: bool = True,
     ) -> None:
         self.region = region
         self.host = host
         self._requested_port = port
+        self.connection_limits = ConnectionLimits(read_timeout_s, max_connections)
         self.state_dir = Path(state_dir) if state_dir is not None else None
         self._tmp_cache: str | None = None
         if self.state_dir is not None:
@@ -143,7 +149,7 @@ class LocalEndpointHost:
         config = uvicorn.Config(
             self.app,
             lifespan="off",
-            http="httptools",
+            http=guarded_protocol(self.connection_limits),  # httptools, with the limits
             loop="asyncio",
             log_config=None,  # a library must not reconfigure the user's logging
             log_level="warning",
