@@ -21,6 +21,7 @@ ORDER = [
     "engine",
     "vs_reference",
     "backpressure",
+    "batch_transform",
     "cluster",
 ]
 
