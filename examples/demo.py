@@ -72,14 +72,17 @@ def train_and_export(s3_root: Path) -> tuple[object, str, np.ndarray]:
 def scoring_frame(spark, base: np.ndarray, rows: int, partitions: int):
     """The wine rows repeated with ±2% noise, generated inside Spark (not on the driver):
     row ``id`` is wine sample ``id % 178`` times a seeded random factor per value. The
-    samples are one array literal, so scoring is the only job Spark runs (no broadcast job
-    before it for the progress display to mistake for the scoring)."""
+    samples are one flat array literal (one py4j call) that each row slices its sample
+    from, so scoring is the only job Spark runs: no broadcast job before it for the
+    progress display to mistake for the scoring."""
     from pyspark.sql import functions as F
 
-    samples = F.lit(base.tolist())
+    width = base.shape[1]
+    samples = F.lit(base.astype(np.float64).ravel())
+    start = (F.col("id") % len(base) * width + 1).cast("int")
     noise = F.transform(
-        F.element_at(samples, (F.col("id") % len(base) + 1).cast("int")),
-        lambda v, i: v * (1.0 + 0.02 * F.randn(seed=7) * (i + 1) / base.shape[1]),
+        F.slice(samples, start, F.lit(width)),
+        lambda v, i: v * (1.0 + 0.02 * F.randn(seed=7) * (i + 1) / width),
     )
     return spark.range(0, rows, 1, partitions).select("id", noise.alias("features"))
 
