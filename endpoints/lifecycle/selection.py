@@ -217,7 +217,11 @@ S3_UNVERIFIED = (
 def _s3_candidate(
     s3_client: Any, calls: ControlPlaneCalls, ref: ResourceRef, verified: bool
 ) -> Candidate:
-    """The prefix as found: gone when no object is under it (or its bucket is gone)."""
+    """The prefix as found: gone when no object is under it (or its bucket is gone). An
+    unverified one is skipped even while empty: someone else's job may write there before
+    the deletion runs."""
+    if not verified:
+        return Candidate(ref, skipped=S3_UNVERIFIED)
     if s3_client is None:
         return Candidate(
             ref, skipped="cannot look under it: no S3 client given (select(s3_client=...))"
@@ -231,8 +235,7 @@ def _s3_candidate(
         present = []
     if not present:
         return Candidate(ref)
-    arn = f"arn:aws:s3:::{prefix.bucket}/{prefix.key_prefix}*"
-    return Candidate(ref, arn, skipped=None if verified else S3_UNVERIFIED)
+    return Candidate(ref, f"arn:aws:s3:::{prefix.bucket}/{prefix.key_prefix}*")
 
 
 def verify_against_manifest(
