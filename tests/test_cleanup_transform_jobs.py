@@ -12,12 +12,16 @@ the test sleeping.
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import sys
 import threading
 import types
+import urllib.parse
 import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
@@ -26,9 +30,10 @@ import pytest
 from endpoints.errors import CleanupError
 from endpoints.lifecycle.cleanup import Outcome, SageMakerResourceCleanup
 from endpoints.lifecycle.cleanup_cli import main
-from endpoints.lifecycle.resources import RUN_ID_TAG, CreatedResources, ResourceKind
+from endpoints.lifecycle.resources import RUN_ID_TAG, CreatedResources, ResourceKind, ResourceRef
 from endpoints.lifecycle.selection import S3_UNVERIFIED
 from endpoints.local import LocalEndpointHost
+from endpoints.local.server import local_client
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 BUCKET = "cleanup-runs"
@@ -401,6 +406,106 @@ def test_thousands_of_objects_go_in_pages_and_batches_of_1000(host):
         ("DeleteObjects", 1),
     ]
     assert keys(s3, "runs/many/") == []
+
+
+class S3SlowDownProxy:
+    """A real HTTP server in front of an S3 API that answers the next requests of chosen
+    operations with S3's ``503 SlowDown`` and forwards everything else."""
+
+    SLOW_DOWN = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+        b"<Message>Please reduce your request rate.</Message></Error>"
+    )
+
+    def __init__(self, upstream_url: str) -> None:
+        upstream = urllib.parse.urlsplit(upstream_url)
+        proxy = self
+        self.plan: Counter = Counter()
+        self.hits: Counter = Counter()
+        self.faults: Counter = Counter()
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                query = urllib.parse.urlsplit(self.path).query
+                operation = {
+                    ("GET", True): "ListObjectsV2",
+                    ("POST", False): "DeleteObjects",
+                }.get((self.command, "list-type=2" in query), self.command)
+                if proxy._take(operation):
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(proxy.SLOW_DOWN)))
+                    self.end_headers()
+                    self.wfile.write(proxy.SLOW_DOWN)
+                    return
+                conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                conn.request(self.command, self.path, body=body or None, headers=headers)
+                reply = conn.getresponse()
+                data = reply.read()
+                self.send_response(reply.status)
+                for key, value in reply.getheaders():
+                    if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = handle_any
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _take(self, operation: str) -> bool:
+        with self._lock:
+            self.hits[operation] += 1
+            if self.plan[operation] <= 0:
+                return False
+            self.plan[operation] -= 1
+            self.faults[operation] += 1
+            return True
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_s3_slow_down_is_retried_like_sagemaker_throttling(host):
+    s3 = host.s3_client()
+    for index in range(3):
+        s3.put_object(Bucket=BUCKET, Key=f"runs/throttled/input/{index}.csv", Body=b"1,2\n")
+    proxy = S3SlowDownProxy(host.url)
+    try:
+        proxy.plan.update({"ListObjectsV2": 1, "DeleteObjects": 2})
+        sleeps: list[float] = []
+        cleanup = SageMakerResourceCleanup(
+            None, s3_client=local_client(proxy.url, "s3"), sleep=sleeps.append
+        )
+        report = cleanup.delete_all(
+            [ResourceRef(ResourceKind.S3_PREFIX, f"s3://{BUCKET}/runs/throttled/")]
+        )
+    finally:
+        proxy.close()
+    assert outcomes(report) == [
+        ("s3-prefix", f"s3://{BUCKET}/runs/throttled/", Outcome.DELETED, "3 objects")
+    ]
+    assert report.retries == 3 and len(sleeps) == 3
+    assert (proxy.faults, proxy.hits) == (
+        Counter({"ListObjectsV2": 1, "DeleteObjects": 2}),
+        Counter({"ListObjectsV2": 2, "DeleteObjects": 3}),
+    )
+    assert keys(s3, "runs/throttled/") == []
 
 
 def test_a_missing_bucket_or_job_is_already_gone(host):
