@@ -377,39 +377,62 @@ class _UnusableLabelError(Exception):
 _MALFORMED = "the endpoint wrote a malformed sparse tensor"
 
 
-def _check_keys_in_shape(keys: np.ndarray, shape: tuple[int, ...]) -> None:
-    """Every key must index an element of ``shape`` (flat, row-major)."""
-    cells = math.prod(shape)
-    outside = np.flatnonzero(keys >= cells) if cells <= np.iinfo(np.uint64).max else []
-    if len(outside):
-        at = int(outside[0])
-        raise _UnusableLabelError(
-            f"has key {int(keys[at])} at position {at}, outside its shape {list(shape)} (keys "
-            f"0..{cells - 1}); {_MALFORMED}"
-        )
+def _int64_keys(keys: Any) -> np.ndarray:
+    """A tensor's keys (uint64 on the wire) as int64, which every shape this library reads
+    fits; a key past 2**63 keeps them uint64, for :meth:`_ColumnReader._checked` to refuse."""
+    try:
+        return np.array(keys, dtype=np.int64)
+    except OverflowError:
+        return np.array(keys, dtype=np.uint64)
 
 
-def _check_increasing(keys: np.ndarray) -> None:
-    """A vector's indices must increase strictly (Spark's ``SparseVector`` rule)."""
-    bad = np.flatnonzero(keys[1:] <= keys[:-1])
-    if len(bad):
-        at = int(bad[0]) + 1
-        what = "repeats" if keys[at] == keys[at - 1] else "follows"
-        raise _UnusableLabelError(
-            f"has key {int(keys[at])} at position {at}, which {what} key {int(keys[at - 1])}; "
-            f"a Vector's indices must increase (sorted, no repeats); {_MALFORMED}"
-        )
+def _outside(key: int, position: int, shape: tuple[int, ...]) -> str:
+    return (
+        f"has key {key} at position {position}, outside its shape {list(shape)} (keys "
+        f"0..{math.prod(shape) - 1}); {_MALFORMED}"
+    )
 
 
-def _check_unique(keys: np.ndarray) -> None:
-    """No key twice: which of two values would fill the element is anyone's guess."""
-    order = np.argsort(keys, kind="stable")
-    repeated = np.flatnonzero(keys[order][1:] == keys[order][:-1])
-    if len(repeated):
-        at = int(order[repeated[0] + 1])
-        raise _UnusableLabelError(
-            f"has key {int(keys[at])} twice (again at position {at}); {_MALFORMED}"
-        )
+def _first_bad_key(cells: list[_Tensor], increasing: bool) -> tuple[int, str] | None:
+    """``(index, reason)`` of the first of ``cells`` holding a key outside its shape, or —
+    with ``increasing`` (a Vector column) — not above the key before it, or else a key
+    twice (an array column); ``None`` when every key is usable.
+
+    Done once for all the cells of a column: a few numpy calls per record would cost
+    more than reading the record. Keys are int64 here, and shapes already checked to fit.
+    """
+    sparse = [i for i, cell in enumerate(cells) if cell.keys is not None]
+    if not sparse:
+        return None
+    keys = np.concatenate([cells[i].keys for i in sparse])
+    lengths = np.array([len(cells[i].keys) for i in sparse], dtype=np.int64)
+    limits = np.array([math.prod(cells[i].shape) for i in sparse], dtype=np.int64)
+    owner = np.repeat(np.arange(len(sparse)), lengths)
+    bad = keys >= limits[owner]
+    if increasing:
+        bad[1:] |= (keys[1:] <= keys[:-1]) & (owner[1:] == owner[:-1])
+    else:
+        order = np.lexsort((keys, owner))  # stable: a repeat sorts after its first
+        repeated = (keys[order][1:] == keys[order][:-1]) & (owner[order][1:] == owner[order][:-1])
+        bad[order[1:][repeated]] = True
+    problems = np.flatnonzero(bad)
+    if not len(problems):
+        return None
+    at = int(problems[0])
+    which = int(owner[at])
+    cell = cells[sparse[which]]
+    position = at - int(lengths[:which].sum())
+    key = int(keys[at])
+    if key >= limits[which]:
+        return sparse[which], _outside(key, position, cell.shape)
+    if not increasing:
+        return sparse[which], f"has key {key} twice (again at position {position}); {_MALFORMED}"
+    before = int(cell.keys[position - 1])
+    what = "repeats" if key == before else "follows"
+    return sparse[which], (
+        f"has key {key} at position {position}, which {what} key {before}; a Vector's "
+        f"indices must increase (sorted, no repeats); {_MALFORMED}"
+    )
 
 
 class _ColumnReader:
@@ -455,8 +478,7 @@ class _ColumnReader:
             return self._integer(values[0]) if self.integral else float(values[0])
         cell = _Tensor(
             np.array(tensor.values, dtype=np.float64),
-            # uint64 on the wire: read as such, so a key past 2**63 is checked, not wrapped
-            np.array(tensor.keys, dtype=np.uint64) if tensor.keys else None,
+            _int64_keys(tensor.keys) if tensor.keys else None,
             tuple(int(s) for s in tensor.shape),
         )
         cell = self._checked(cell)
@@ -477,8 +499,9 @@ class _ColumnReader:
         return int(value)
 
     def _checked(self, tensor: _Tensor) -> _Tensor:
-        """``tensor`` if its column can take it, its keys as int64 where they index one;
-        else :class:`_UnusableLabelError` naming what is wrong (the first bad key)."""
+        """``tensor`` if its shape and counts fit the column, else
+        :class:`_UnusableLabelError` saying what is wrong. The keys themselves are checked
+        for a whole column at once (:meth:`first_bad_key`)."""
         if len(tensor.values) == 0 and self.kind != "array":
             raise _UnusableLabelError("holds an empty tensor")
         keys = tensor.keys
@@ -486,28 +509,27 @@ class _ColumnReader:
             return tensor
         if len(keys) != len(tensor.values):
             raise _UnusableLabelError(f"has {len(keys)} keys for {len(tensor.values)} values")
+        if self.kind == "scalar":  # it reads only whether a key is 0
+            return tensor
         shape = tensor.shape
-        if self.kind == "vector" and len(shape) != 1:
-            raise _UnusableLabelError(
-                f"is a sparse tensor of shape {list(shape)}; a Vector column needs a "
-                "one-dimensional shape"
-            )
-        if self.kind == "array" and not shape:
-            raise _UnusableLabelError(
-                "is a sparse tensor without a shape, so its size is unknown; an array column "
-                "is filled dense and needs it. Read the label into a vector column"
-            )
-        if shape:
-            _check_keys_in_shape(keys, shape)
         if self.kind == "vector":
+            if len(shape) != 1:
+                raise _UnusableLabelError(
+                    f"is a sparse tensor of shape {list(shape)}; a Vector column needs a "
+                    "one-dimensional shape"
+                )
             if shape[0] > MAX_VECTOR_SIZE:
                 raise _UnusableLabelError(
                     f"is a sparse tensor of shape {list(shape)}; a Spark Vector holds at most "
                     f"{MAX_VECTOR_SIZE:,} elements; check what the endpoint writes under "
                     "this key"
                 )
-            _check_increasing(keys)
-        elif self.kind == "array":
+        else:
+            if not shape:
+                raise _UnusableLabelError(
+                    "is a sparse tensor without a shape, so its size is unknown; an array "
+                    "column is filled dense and needs it. Read the label into a vector column"
+                )
             cells = math.prod(shape)
             if too_wide_to_densify(cells, True):
                 raise _UnusableLabelError(
@@ -516,10 +538,17 @@ class _ColumnReader:
                     "rather than allocated. Read the label into a vector column, which keeps it "
                     "sparse"
                 )
-            _check_unique(keys)
-        else:  # a scalar reads only whether a key is 0: no need to index with them
-            return tensor
-        return _Tensor(tensor.values, keys.astype(np.int64), shape)
+        if keys.dtype == np.uint64:  # a key past 2**63, beyond any shape that got here
+            position = int(np.argmax(keys >= np.uint64(math.prod(shape))))
+            raise _UnusableLabelError(_outside(int(keys[position]), position, shape))
+        return tensor
+
+    def first_bad_key(self, cells: list[Any]) -> tuple[int, str] | None:
+        """``(record, reason)`` for the first cell of this column whose keys it cannot
+        take (see :func:`_first_bad_key`); scalar columns read no keys."""
+        if self.kind == "scalar":
+            return None
+        return _first_bad_key(cells, increasing=self.kind == "vector")
 
     def python_value(self, cell: Any) -> Any:
         """The value a ``pyspark.sql.Row`` holds: float/int, a vector, or a list."""
@@ -622,6 +651,14 @@ class ProtobufResponseRowDeserializer(ResponseRowDeserializer):
                         body,
                     ) from None
             rows.append(cells)
+        for j, reader in enumerate(readers):
+            problem = reader.first_bad_key([cells[j] for cells in rows])
+            if problem is not None:
+                index, reason = problem
+                raise self._error(
+                    f"record {index}: label {reader.key!r} for column {reader.name!r} {reason}",
+                    body,
+                )
         return rows
 
     def _payloads(self, body: bytes) -> Iterator[bytes]:
