@@ -315,8 +315,13 @@ def window_table(spark, url: str, server: str, rows: int) -> None:
 def _set_latency(url: str, endpoint: str, ms: int) -> None:
     import urllib3
 
+    from endpoints.local.origin import CONTROL_HEADERS
+
     urllib3.request(
-        "POST", f"{url}/_local/faults/{endpoint}", json={"latency_ms": ms} if ms else {}
+        "POST",
+        f"{url}/_local/faults/{endpoint}",
+        json={"latency_ms": ms} if ms else {},
+        headers=CONTROL_HEADERS,
     )
 
 

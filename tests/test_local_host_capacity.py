@@ -19,6 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from endpoints.local import FaultSpec, LocalHostProcess
+from endpoints.local.origin import CONTROL_HEADERS
 
 SUM = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 ENDPOINT = "capacity-sum"
@@ -156,7 +157,7 @@ def test_latency_per_row_grows_with_the_rows_of_a_request(capacity_host, runtime
 
 
 def test_capacity_is_settable_over_http_and_checked(capacity_host):
-    http = urllib3.PoolManager(retries=False)
+    http = urllib3.PoolManager(retries=False, headers=CONTROL_HEADERS)
     url = f"{capacity_host.url}/_local/faults/{ENDPOINT}"
     answer = http.request("POST", url, body=b'{"max_concurrency": 3, "latency_per_row_us": 50}')
     assert answer.status == 200

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 from endpoints.local import FaultSpec, LocalEndpointHost, LocalHostProcess
 from endpoints.local.codecs import MAX_DECLARED_WIDTH, MAX_DECODED_VALUES
 from endpoints.local.errors import LocalHostError
+from endpoints.local.origin import CONTROL_HEADERS, is_loopback_address
 
 SUM = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
 
@@ -319,6 +320,13 @@ def test_the_child_process_host_takes_roots_opt_in_and_connection_limits(models,
             child.deploy_local("out", outside, "onnx")
         (stalled,) = half_sent(urlsplit(child.url).port, 1)
         assert answer_of(stalled).startswith(b"HTTP/1.1 408 Request Timeout")
+        # its fault controls, through the header a cross-origin page cannot send
+        child.set_control_plane_faults(FaultSpec(throttle_rate=1.0, max_faults=1))
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            child.sagemaker_client().list_models()
+        assert child.sagemaker_client().list_models()["Models"] == []
+        child.set_faults("any", FaultSpec(error_rate=1.0))
+        assert child.metrics()["faults_injected"] == {"throttle": 1}
     assert not (outside / "RAN").exists()
 
 
@@ -567,3 +575,76 @@ def test_headers_and_bodies_that_stop_coming_are_timed_out():
             for _ in range(3):
                 kept.sendall(b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
                 assert one_response(kept) == (200, b'{"status": "healthy"}')
+
+
+# --------------------------------------------------------------------- cross-origin calls
+
+
+def post_faults(host, http, headers: dict, body: bytes = b'{"error_rate": 1.0}'):
+    return http.request("POST", f"{host.url}/_local/faults/sum", body=body, headers=headers)
+
+
+def test_fault_controls_cannot_be_posted_by_a_web_page(host, http):
+    form = post_faults(host, http, {"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status == 403
+    assert form.json()["error"].startswith(
+        "POST /_local/faults/sum changes how the host behaves, so it needs the header "
+        "X-Endpoints-Local: 1 (and Content-Type: application/json), which a web page on "
+        "another origin cannot send."
+    )
+    plain = post_faults(host, http, {"X-Endpoints-Local": "1", "Content-Type": "text/plain"})
+    assert plain.status == 415
+    assert "takes Content-Type: application/json, got 'text/plain'" in plain.json()["error"]
+    rebound = post_faults(host, http, {**CONTROL_HEADERS, "Host": f"evil.example:{host.port}"})
+    assert rebound.status == 403
+    assert rebound.json()["error"].startswith(
+        f"Host 'evil.example:{host.port}' is not a loopback name: this host answers only "
+        "requests addressed to 127.0.0.1, localhost or [::1]"
+    )
+    assert invoke_sum(host) == b"3.0"  # none of them set a fault
+    assert post_faults(host, http, CONTROL_HEADERS, b"").status == 200  # what clients send
+
+
+def test_requests_addressed_to_another_name_are_refused_everywhere(host, http):
+    """DNS rebinding: a page whose domain now resolves to 127.0.0.1 still sends its own
+    name as Host; the control plane (which could create a Python model) refuses it."""
+    foreign = {"Host": f"attacker.example:{host.port}"}
+    create = http.request(
+        "POST",
+        host.url,
+        body=b'{"ModelName": "rebound", "PrimaryContainer": {"Image": "x"}}',
+        headers={
+            **foreign,
+            "X-Amz-Target": "SageMaker.CreateModel",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert create.status == 403
+    with pytest.raises(ClientError, match="Could not find model"):
+        host.sagemaker_client().describe_model(ModelName="rebound")
+    assert http.request("GET", f"{host.url}/_local/metrics", headers=foreign).status == 403
+    assert http.request("GET", f"{host.url}/ping", headers=foreign).status == 403
+    for name in (f"localhost:{host.port}", f"bucket.localhost:{host.port}", "127.0.0.1"):
+        assert http.request("GET", f"{host.url}/ping", headers={"Host": name}).status == 200
+    assert http.request("GET", f"{host.url}/_local/metrics").json()["requests"]
+
+
+@pytest.mark.parametrize(
+    ("name", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("localhost", True),
+        ("LocalHost.", True),
+        ("models.localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("10.0.0.7", False),
+        ("evil.example", False),
+        ("localhost.evil.example", False),
+        ("127.0.0.1.nip.io", False),
+    ],
+)
+def test_what_counts_as_a_loopback_name(name, loopback):
+    assert is_loopback_address(name) is loopback

@@ -19,6 +19,7 @@ import urllib3
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from endpoints.local import FaultSpec, LocalEndpointHost
+from endpoints.local.origin import CONTROL_HEADERS
 from serde.proto import record_pb2
 from serde.protobuf import ProtobufRequestRowSerializer  # noqa: F401 - the wire format's owner
 from serde.recordio import read_recordio, write_recordio
@@ -354,7 +355,7 @@ def test_fault_drop_closes_the_connection_without_a_response(faulty, http, runti
     faulty.set_faults("sum", FaultSpec(drop_rate=1.0, seed=3, max_faults=2))
     with socket.create_connection(("127.0.0.1", faulty.port), timeout=5) as sock:
         sock.sendall(
-            b"POST /endpoints/sum/invocations HTTP/1.1\r\nHost: x\r\n"
+            b"POST /endpoints/sum/invocations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: text/csv\r\nContent-Length: 3\r\n\r\n1,2"
         )
         assert sock.recv(1024) == b""  # closed, not a single byte of response
@@ -394,12 +395,13 @@ def test_fault_latency_and_determinism(faulty, http):
 
 def test_faults_settable_over_http(faulty, http):
     spec = {"error_rate": 1.0, "error_status": 500, "max_faults": 1}
-    answer = http.request("POST", f"{faulty.url}/_local/faults/sum", body=json.dumps(spec))
+    url, headers = f"{faulty.url}/_local/faults/sum", CONTROL_HEADERS
+    answer = http.request("POST", url, body=json.dumps(spec), headers=headers)
     assert answer.status == 200 and orjson.loads(answer.data)["faults"]["error_rate"] == 1.0
     assert raw_invoke(http, faulty).status == 500
-    bad = http.request("POST", f"{faulty.url}/_local/faults/sum", body=b'{"bogus": 1}')
+    bad = http.request("POST", url, body=b'{"bogus": 1}', headers=headers)
     assert bad.status == 400 and "unknown FaultSpec fields ['bogus']" in bad.data.decode()
-    http.request("POST", f"{faulty.url}/_local/faults/sum", body=b"")
+    http.request("POST", url, body=b"", headers=headers)
     assert raw_invoke(http, faulty).status == 200
 
 

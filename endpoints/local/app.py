@@ -23,6 +23,7 @@ from endpoints.local.control_plane import ControlPlane
 from endpoints.local.errors import ApiError, Surface, render_error
 from endpoints.local.faults import FaultInjector, FaultSpec
 from endpoints.local.metrics import HostMetrics
+from endpoints.local.origin import check_local_control, is_loopback_host, require_loopback_host
 from endpoints.local.runtime_api import (
     DROP,
     MAX_BODY_BYTES,
@@ -94,7 +95,12 @@ class LocalHostApp:
         metrics: HostMetrics,
         container_endpoint: str | None = None,
         s3_api: S3Api | None = None,
+        *,
+        loopback_only: bool = False,
     ) -> None:
+        """``loopback_only``: answer only requests whose Host is a loopback name (the host
+        is bound to one: any other name is a web page's, through DNS rebinding)."""
+        self.loopback_only = loopback_only
         self.control = control
         self.invocations = invocations
         self.metrics = metrics
@@ -113,7 +119,8 @@ class LocalHostApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan is off; websockets are not served
-        if self.s3_api is not None and is_s3_request(scope):
+        addressed_here = not self.loopback_only or is_loopback_host(dict(scope["headers"]))
+        if self.s3_api is not None and addressed_here and is_s3_request(scope):
             await self.s3_api(scope, receive, send)  # its own answers: HEAD, ranges, XML
             return
         started = time.perf_counter()
@@ -153,6 +160,10 @@ class LocalHostApp:
     async def _route(self, scope: Scope, receive: Receive) -> tuple[str, Response]:
         method, path = scope["method"], scope["path"]
         headers = dict(scope["headers"])
+        if self.loopback_only:
+            require_loopback_host(headers, "this host")
+        if path.startswith("/_local/"):
+            check_local_control(method, path, headers)
         if method == "POST":
             if path.startswith("/endpoints/") and path.endswith("/invocations"):
                 name = path[len("/endpoints/") : -len("/invocations")]

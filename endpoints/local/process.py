@@ -25,6 +25,7 @@ import orjson
 
 from endpoints.local.errors import LocalHostError
 from endpoints.local.faults import FaultSpec
+from endpoints.local.origin import CONTROL_HEADERS
 from endpoints.local.server import deployment_requests, local_client, require_in_service
 
 __all__ = ["LocalHostProcess"]
@@ -128,13 +129,22 @@ class LocalHostProcess:
         body = orjson.dumps(spec.to_dict()) if spec is not None else b""
         self._local_request("POST", f"/_local/faults/{endpoint_name}", body)
 
+    def set_control_plane_faults(self, spec: FaultSpec | None) -> None:
+        """:meth:`LocalEndpointHost.set_control_plane_faults
+        <endpoints.local.LocalEndpointHost.set_control_plane_faults>` through the child's
+        ``POST /_local/control-plane-faults`` (``None`` clears them)."""
+        body = orjson.dumps(spec.to_dict()) if spec is not None else b""
+        self._local_request("POST", "/_local/control-plane-faults", body)
+
     def metrics(self) -> dict[str, Any]:
         """The child's counters, as :meth:`LocalEndpointHost.metrics
         <endpoints.local.LocalEndpointHost.metrics>` returns them."""
         return orjson.loads(self._local_request("GET", "/_local/metrics"))
 
     def _local_request(self, method: str, path: str, body: bytes | None = None) -> bytes:
-        request = urllib.request.Request(self.url + path, data=body, method=method)
+        # a POST needs the control header and JSON type, which no cross-origin page can send
+        headers = CONTROL_HEADERS if method == "POST" else {}
+        request = urllib.request.Request(self.url + path, data=body, method=method, headers=headers)
         # no proxy: an HTTP_PROXY in the environment must not carry loopback calls elsewhere
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:

@@ -27,6 +27,7 @@ from endpoints.local.errors import ApiError, LocalHostError
 from endpoints.local.faults import FaultSpec
 from endpoints.local.metrics import HostMetrics
 from endpoints.local.object_store import FolderObjectStore, ObjectStore, RemoteObjectStore
+from endpoints.local.origin import is_loopback_address
 from endpoints.local.runtime_api import InvocationService
 from endpoints.local.runtimes import RUNTIME_ENV
 from endpoints.local.s3_api import S3Api
@@ -117,7 +118,12 @@ class LocalEndpointHost:
             self.manager, self.metrics_registry, region, inference_workers
         )
         self.app = LocalHostApp(
-            self.control, self.invocations, self.metrics_registry, container_endpoint, S3Api(folder)
+            self.control,
+            self.invocations,
+            self.metrics_registry,
+            container_endpoint,
+            S3Api(folder),
+            loopback_only=is_loopback_address(host),
         )
         self._server: Any = None
         self._thread: threading.Thread | None = None
