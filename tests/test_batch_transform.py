@@ -47,13 +47,11 @@ def staging(local_host):
     return f"s3://{BUCKET}/runs/"
 
 
-def batch_model(local_host, model_dir, staging, serializer=None, deserializer=None, **kwargs):
-    backend = BatchTransform(
-        instance_type="ml.m5.large",
-        staging_uri=staging,
-        poll_interval_s=0.5,
-        max_object_mb=kwargs.pop("max_object_mb", 64),
-    )
+def batch_model(
+    local_host, model_dir, staging, serializer=None, deserializer=None, backend=None, **kwargs
+):
+    backend = {"poll_interval_s": 0.5, **(backend or {})}
+    backend = BatchTransform(instance_type="ml.m5.large", staging_uri=staging, **backend)
     return SageMakerModel.from_batch_transform(
         backend,
         serializer or UnlabeledCSVRequestRowSerializer(),
@@ -81,7 +79,7 @@ def test_vectors_scored_by_a_job_equal_the_endpoint_path_in_order(
         [(i, float(i), float(i % 7), 0.5) for i in range(20_000)], ["id", "a", "b", "c"]
     ).repartition(4)
     df = VectorAssembler(inputCols=["a", "b", "c"], outputCol="features").transform(raw).cache()
-    model = batch_model(local_host, model_dir, staging, max_object_mb=1)
+    model = batch_model(local_host, model_dir, staging, backend={"max_object_mb": 1})
     scored = model.transform(df)  # the job has run when this returns
     created = model.created_resources
     job = local_host.sagemaker_client().describe_transform_job(
@@ -206,24 +204,12 @@ def test_a_job_past_its_wait_timeout_is_stopped_and_the_transform_fails(
     spark, local_host, staging, tmp_path, caplog
 ):
     (tmp_path / "model.py").write_text(SLOW_MODEL)
-    backend = BatchTransform(
-        instance_type="ml.m5.large",
-        staging_uri=staging,
-        batch_strategy="SingleRecord",  # 40 records, 0.5 s each: 20 s of work
-        wait_timeout_s=1.0,
-        poll_interval_s=0.25,
-    )
-    model = SageMakerModel.from_batch_transform(
-        backend,
-        UnlabeledCSVRequestRowSerializer(),
-        XGBoostCSVRowDeserializer(),
-        model_path=tmp_path.as_uri(),
-        model_image="local/python:1",
-        model_execution_role_arn=ROLE,
-        model_environment_variables=PYTHON_ENV,
-        sagemaker_client=local_host.sagemaker_client(),
-        endpoint_url=local_host.url,
-        name_policy=NamePolicy("bt-slow"),
+    model = batch_model(
+        local_host,
+        tmp_path,
+        staging,
+        # 40 records, 0.5 s each: 20 s of work
+        backend={"batch_strategy": "SingleRecord", "wait_timeout_s": 1.0, "poll_interval_s": 0.25},
     )
     df = spark.createDataFrame([(i, [float(i)]) for i in range(40)], ["id", "features"])
     df = df.coalesce(1)  # one object
