@@ -14,12 +14,19 @@ metadata — a constraint never adds a package — but finds every file in its w
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from install_helpers import (
+    PIP,
+    installed_names,
+    new_venv,
+    pip_install,
+    run,
+    site_packages,
+    write_constraints,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,19 +103,6 @@ server.shutdown()
 """
 
 
-def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, **kwargs)
-    assert result.returncode == 0, f"{args[:4]}... failed:\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-def constraints_of_this_environment(path: Path) -> Path:
-    frozen = run([sys.executable, "-m", "pip", "freeze", "--exclude-editable"]).stdout
-    pins = [line for line in frozen.splitlines() if "==" in line]
-    path.write_text("\n".join(pins) + "\n")
-    return path
-
-
 @pytest.mark.timeout(600)
 def test_wheel_without_extras_scores_a_dataframe(tmp_path: Path):
     phases: dict[str, float] = {}
@@ -129,21 +123,15 @@ def test_wheel_without_extras_scores_a_dataframe(tmp_path: Path):
             src.mkdir(exist_ok=True)
             shutil.copy2(source, src / name)
     dist = tmp_path / "dist"
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
-    run([*pip, "wheel", "--no-deps", "-q", "-w", str(dist), str(src)])
+    run([*PIP, "wheel", "--no-deps", "-q", "-w", str(dist), str(src)])
     [wheel] = dist.glob("endpoint_serde-*.whl")
     phase("build")
 
     venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
-    python = venv / "bin" / "python"
-    constraints = constraints_of_this_environment(tmp_path / "constraints.txt")
-    # --no-compile: no .pyc for pyspark's thousands of modules (most of the CPU of an install)
-    install = ["install", "-q", "--no-compile", "-c", str(constraints), str(wheel)]
-    run([*pip, "--python", str(python), *install])
+    python = new_venv(venv)
+    pip_install(python, str(wheel), constraints=write_constraints(tmp_path / "constraints.txt"))
     phase("install")
-    installed = run([*pip, "--python", str(python), "list", "--format=freeze"]).stdout
-    names = {line.split("==")[0].lower() for line in installed.splitlines()}
+    names = installed_names(python)
     assert {"endpoint-serde", "pyspark", "pyarrow", "pandas", "boto3", "numpy"} <= names
     assert not names & {"sagemaker-core", "sagemaker", "uvicorn", "onnxruntime", "pytest"}
 
@@ -153,8 +141,7 @@ def test_wheel_without_extras_scores_a_dataframe(tmp_path: Path):
     phase("score")
     assert out[:3] == [
         f"prefix {venv}",
-        f"pyspark {venv}/lib/python{sys.version_info.major}.{sys.version_info.minor}"
-        "/site-packages/pyspark",
+        f"pyspark {site_packages(python) / 'pyspark'}",
         "extras []",
     ]
     assert out[3] == "scored " + repr([(i, i + 2.5) for i in range(12)])

@@ -297,10 +297,10 @@ def test_sdk_specs_that_cannot_be_saved_or_loaded_say_why():
         SDKDeserializerAdapter({"class": "sagemaker.core.NoSuchThing"}, "x double")
 
 
-def run_python(code: str) -> str:
+def run_python(code: str, timeout_s: float = 120) -> str:
     """``code`` in a fresh interpreter of this environment; its stdout (stderr on failure)."""
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout_s
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -375,16 +375,18 @@ def test_a_model_saved_before_the_move_loads_and_scores_in_a_fresh_process(sum_s
         "spark = (SparkSession.builder.master('local[1]')\n"
         "    .config('spark.ui.enabled', 'false')\n"
         "    .config('spark.driver.bindAddress', '127.0.0.1')\n"
-        "    .config('spark.driver.host', '127.0.0.1').getOrCreate())\n"
+        "    .config('spark.driver.host', '127.0.0.1')\n"
+        "    .config('spark.sql.shuffle.partitions', '1').getOrCreate())\n"
         "spark.sparkContext.setLogLevel('ERROR')\n"
         f"model = SageMakerModel.load({str(SAVED_BEFORE_THE_MOVE)!r})\n"
         "print(repr(model.request_row_serializer))\n"
         "print(repr(model.response_row_deserializer))\n"
         f"model.set_endpoint(HttpEndpoint({sum_server!r}))\n"
         "df = spark.range(5).selectExpr('id', 'array(cast(id as double), 0.5) as features')\n"
-        "print([(r.id, r.total) for r in model.transform(df).orderBy('id').collect()])\n"
+        "print(sorted((r.id, r.total) for r in model.transform(df).collect()))\n"
         "print('endpoints.sagemaker_sdk' in sys.modules)\n"
-        "spark.stop()\n"
+        "spark.stop()\n",
+        timeout_s=300,  # a JVM and a Python worker of its own
     )
     assert out.splitlines() == [
         "SDKSerializerAdapter(CSVSerializer(), features_column_name='features')",
