@@ -26,6 +26,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import WaiterError
 
 from endpoints.errors import CleanupError
 from endpoints.lifecycle.cleanup import Outcome, SageMakerResourceCleanup
@@ -56,6 +57,17 @@ def predict(x):
         if not gate.release.wait({RELEASE_TIMEOUT_S}):
             raise TimeoutError("the test never released the gate")
     return np.asarray(x).sum(axis=1)
+"""
+
+# A row starting with -1 fails its mini-batch (and so its object); the others are summed.
+POISONED_MODEL = """
+import numpy as np
+
+def predict(x):
+    x = np.asarray(x)
+    if (x[:, 0] == -1).any():
+        raise ValueError("poisoned row")
+    return x.sum(axis=1)
 """
 
 # 50 ms of work per mini-batch: over SingleRecord input of thousands of lines the job runs
@@ -110,16 +122,18 @@ def start_run(
     lines: tuple[int, ...] = (1, 2, 2),
     name: str | None = None,
     run_id: str | None = None,
+    poisoned: tuple[int, ...] = (),
 ) -> CreatedResources:
     """A model and a transform job over ``len(lines)`` staged CSV objects (one SingleRecord
-    mini-batch per line, one at a time), tagged with the run id and recorded as the
-    backend records them."""
+    mini-batch per line, one at a time; the objects numbered in ``poisoned`` start with a
+    -1 row), tagged with the run id and recorded as the backend records them."""
     run_id = run_id or uuid.uuid4().hex
     name = name or f"{label}-{run_id[:8]}"
     tag_list = [{"Key": RUN_ID_TAG, "Value": run_id}]
     base = f"runs/{name}/"
     for index, count in enumerate(lines):
-        body = "".join(f"{i},{i + 1}\n" for i in range(count)).encode()
+        first = -1 if index in poisoned else 0
+        body = "".join(f"{first if i == 0 else i},{i + 1}\n" for i in range(count)).encode()
         s3.put_object(Bucket=BUCKET, Key=f"{base}input/part-{index:04d}.csv", Body=body)
     directory = models / f"{name}-{uuid.uuid4().hex[:6]}"
     directory.mkdir()
@@ -267,6 +281,38 @@ def test_cleanup_stops_the_running_job_then_deletes_model_and_objects(host, mode
         ("s3-prefix", output_uri, Outcome.ALREADY_GONE, None),
     ]
     assert str(again).splitlines()[0] == "cleanup: 0 deleted, 0 stopped, 4 already gone, 0 failed"
+
+
+def test_a_job_that_failed_part_way_leaves_nothing_behind(host, models):
+    """The job ended Failed on its own, after writing the .out of the objects it could
+    transform: cleanup leaves the job (it bills nothing), deletes the model and every
+    object, input and partial output alike."""
+    sm, s3 = host.sagemaker_client(), host.s3_client()
+    created = start_run(sm, s3, models, POISONED_MODEL, label="failed", poisoned=(1,))
+    name = created.transform_job_name
+    with pytest.raises(WaiterError, match='matched expected path: "Failed"'):  # botocore's
+        sm.get_waiter("transform_job_completed_or_stopped").wait(  # own wait for the end
+            TransformJobName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+    job = sm.describe_transform_job(TransformJobName=name)
+    assert job["TransformJobStatus"] == "Failed" and "poisoned row" in job["FailureReason"]
+    assert sorted(keys(s3, f"runs/{name}/output/")) == [
+        f"runs/{name}/output/part-0000.csv.out",
+        f"runs/{name}/output/part-0002.csv.out",
+    ]
+
+    report = SageMakerResourceCleanup(sm, s3_client=s3).delete_resources(created)
+
+    input_uri, output_uri = created.s3_prefixes
+    assert outcomes(report) == [
+        ("transform-job", name, Outcome.ALREADY_GONE, f"it had ended (Failed); {JOB_ENDED}"),
+        ("model", name, Outcome.DELETED, None),
+        ("s3-prefix", input_uri, Outcome.DELETED, "3 objects"),
+        ("s3-prefix", output_uri, Outcome.DELETED, "2 objects"),
+    ]
+    running = sm.list_transform_jobs(NameContains=name, StatusEquals="InProgress")
+    assert running["TransformJobSummaries"] == [] and not model_exists(sm, name)
+    assert keys(s3, f"runs/{name}/") == []
 
 
 def test_a_job_that_will_not_stop_in_time_keeps_its_prefixes_until_the_next_cleanup(
