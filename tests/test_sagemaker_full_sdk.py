@@ -39,8 +39,9 @@ def layered_env_with_full_sdk() -> Path:
     python = home / "bin" / "python"
     if python.exists():
         return python
-    building = home.with_name(home.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
+    for stale in home.parent.glob("sagemaker-full-*"):  # built for versions since replaced
+        shutil.rmtree(stale, ignore_errors=True)
+    building = home.with_name(f"{home.name}.building-{os.getpid()}")
     new_python = new_venv(building)
     # processed at start-up after the layer's own site-packages: this venv's packages
     # (and its editable install of serde/endpoints) are found unless the layer has its own
