@@ -56,7 +56,8 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def host(models):
-    with LocalEndpointHost() as h, pytest.MonkeyPatch.context() as env:
+    trusted = {"model_roots": [models], "allow_python_models": True}  # the tests' own models
+    with LocalEndpointHost(**trusted) as h, pytest.MonkeyPatch.context() as env:
         env.setenv("AWS_ENDPOINT_URL_SAGEMAKER", h.url)
         env.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", h.url)
         h.deploy_local("core-sum", models / "sum", "python", PY_ENV)
