@@ -53,6 +53,7 @@ from endpoints.lifecycle.resources import (
 
 __all__ = [
     "CREATION_TIME_TOLERANCE",
+    "S3_UNVERIFIED",
     "Candidate",
     "Selection",
     "UsageError",
@@ -206,7 +207,7 @@ def select(
     return sorted(chosen, key=lambda c: c.ref)
 
 
-#: Why a manifest's S3 prefix with objects under it is skipped.
+#: Why a manifest's S3 prefix is skipped when nothing vouches for it (empty or not).
 S3_UNVERIFIED = (
     f"S3 objects carry no {RUN_ID_TAG} tag to verify: a manifest's S3 prefixes are deleted "
     "only while a SageMaker resource it names still exists and matches it (run-id tag, ARN, "
