@@ -18,6 +18,7 @@ ORDER = [
     "serde_json",
     "serde_custom",
     "local_host",
+    "host_inference",
     "engine",
     "vs_reference",
     "backpressure",
