@@ -8,6 +8,8 @@ SageMaker and S3; on AWS, drop ``endpoint_url`` and use your bucket and role.
 
 from __future__ import annotations
 
+import tempfile
+
 from _local import MODEL_ROOT, PYTHON_MODEL_ENV, local_spark, python_model_dir
 
 MODEL = "import numpy as np\n\ndef predict(x):\n    return np.asarray(x).sum(axis=1)\n"
@@ -25,7 +27,10 @@ def main() -> None:
 
     spark = local_spark()
     model_dir = python_model_dir(MODEL, "batch-transform-model")
-    with LocalEndpointHost(model_roots=[MODEL_ROOT], allow_python_models=True) as host:
+    s3_root = tempfile.mkdtemp(prefix="batch-transform-s3-")  # the host's S3 (on AWS: S3)
+    with LocalEndpointHost(
+        s3_root=s3_root, model_roots=[MODEL_ROOT], allow_python_models=True
+    ) as host:
         sm, s3 = host.sagemaker_client(), host.s3_client()
         s3.create_bucket(Bucket="nightly")
         raw = spark.range(ROWS).selectExpr("id", "id * 0.5 as a", "id % 7 as b")

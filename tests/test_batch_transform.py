@@ -90,6 +90,13 @@ def test_vectors_scored_by_a_job_equal_the_endpoint_path_in_order(
     rows = scored.collect()
     assert [r.id for r in rows] == [r.id for r in df.collect()]  # the input's own order
     assert all(r.prediction == r.id + r.id % 7 + 0.5 for r in rows)
+    # actions that read some rows get theirs: a filter Spark pushes below the read-back
+    # UDF, a limit that stops a partition early
+    picked = scored.filter("id % 997 = 3").collect()
+    assert [r.id for r in picked] == [r.id for r in rows if r.id % 997 == 3]
+    assert all(r.prediction == r.id + r.id % 7 + 0.5 for r in picked)
+    assert all(r.prediction == r.id + r.id % 7 + 0.5 for r in scored.limit(7).collect())
+    assert "__endpoint_serde_row" not in scored.columns
     # the endpoint path, on an endpoint serving the same model, answers the same
     local_host.deploy_local("batch-vs-endpoint", model_dir, environment=PYTHON_ENV)
     online = SageMakerModel.from_endpoint(

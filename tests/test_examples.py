@@ -64,6 +64,12 @@ def test_streaming_with_endpoint_update_and_throttling():
     assert "streaming example OK" in out
 
 
+def test_batch_transform_scores_and_cleans_up():
+    out = run_example("batch_transform.py")
+    assert "scored 100000 rows with transform job " in out
+    assert "cleanup: " in out and " 0 failed" in out
+
+
 def test_cleanup_script():
     out = run_example("cleanup_script.py")
     assert "after the cleanup, endpoints: ['production-scorer']" in out

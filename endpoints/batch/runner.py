@@ -5,15 +5,17 @@ must have answered before a DataFrame of its answers exists. The DataFrame it re
 the ``.out`` objects when an action runs, so they stay in S3 until cleanup (they are
 recorded in ``created_resources``, with the staged input and the job).
 
-1. **Pin**: ``localCheckpoint`` materializes the input once, so the rows read back are the
-   rows staged, in the same partitions and order (a recomputed source could reorder them).
+1. **Pin**: each row gets its identity (``monotonically_increasing_id``: partition and
+   position), then ``localCheckpoint`` materializes the input once, so the rows read back
+   are the rows staged (a recomputed source could reorder them).
 2. **Stage** (a Spark job): each partition's rows, serialized as on the endpoint path, to
    ``<staging>/<job>/input/`` (:mod:`endpoints.batch.staging`).
 3. **Run**: CreateTransformJob over that prefix with the split the format needs, then
    DescribeTransformJob until it ends, logging how many objects have their ``.out``; past
    ``wait_timeout_s``, or if interrupted, the job is stopped before ``transform`` fails.
 4. **Read back** (lazy): :mod:`endpoints.batch.readback`, through the same Arrow UDF plan
-   as the endpoint path.
+   as the endpoint path, each answer found by its row's identity — so an action that reads
+   some rows (``limit``, a filter Spark pushes below the UDF) gets exactly theirs.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 
 from endpoints.batch.options import BatchTransform, S3Location, split_format
-from endpoints.batch.readback import PartitionPlan, PartitionReader
+from endpoints.batch.readback import ROW_ID, PartitionPlan, PartitionReader
 from endpoints.batch.s3 import S3Access
 from endpoints.batch.staging import STAGED_SCHEMA, PartitionStager
 from endpoints.errors import ConfigurationError, TransformJobError
@@ -135,7 +137,12 @@ class BatchTransformRunner:
             self.created.s3_prefixes.append(base.uri)  # before anything is written there
             self._save_manifest()
         input_location, output_location = base.child("input"), base.child("output")
-        pinned = dataset.localCheckpoint(eager=True)
+        if ROW_ID in dataset.columns:
+            raise ConfigurationError(f"the input has a column {ROW_ID!r}, which transform adds")
+        # each row's identity, then the input pinned: read back finds answers by row
+        pinned = dataset.withColumn(ROW_ID, sf.monotonically_increasing_id()).localCheckpoint(
+            eager=True
+        )
         stager = PartitionStager(
             serializer,
             input_location,
@@ -145,7 +152,7 @@ class BatchTransformRunner:
             max_object_bytes=self.backend.max_object_mb * _MB,
         )
         _, columns = crossing_columns(pinned, serializer)
-        staged = pinned.select(*columns).mapInArrow(stager, STAGED_SCHEMA).collect()
+        staged = pinned.select(*columns, ROW_ID).mapInArrow(stager, STAGED_SCHEMA).collect()
         plans = _plans(staged)
         keys = [key for plan in plans.values() for key, _, _ in plan.objects]
         log.info(
@@ -185,8 +192,8 @@ class BatchTransformRunner:
             reader,
             result_struct_type(deserializer, options),
             prepend_result_rows=options.prepend_result_rows,
-            crossing=(["__row"], [sf.lit(True).alias("__row")]),
-        )
+            crossing=([ROW_ID], [pinned[ROW_ID]]),
+        ).drop(ROW_ID)
 
     def _model(self) -> str:
         if self.model_name is None:

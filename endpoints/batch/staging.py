@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from endpoints.batch.options import S3Location, SplitFormat
+from endpoints.batch.readback import ROW_ID, row_position
 from endpoints.batch.s3 import S3Access
 from serde.base import RequestRowSerializer
 from serde.batching import RequestBatchIterator, RequestBody
@@ -75,30 +77,37 @@ class PartitionStager:
         self.max_object_bytes = max_object_bytes
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from pyspark import TaskContext
-
-        context = TaskContext.get()
-        partition = context.partitionId() if context is not None else 0
-        out = _StagedRows(partition)
-        writer = _ObjectWriter(self, partition, out)
         packer = RequestBatchIterator(
             self.serializer,
             max_batch_records=_BODY_ROWS,
             max_batch_bytes=self.max_record_bytes,
         )
-        base = 0
+        out: _StagedRows | None = None
+        writer: _ObjectWriter | None = None
         for batch in batches:
             if batch.num_rows == 0:
                 continue
+            # positions come from each row's identity, which reading back looks up
+            ids = batch.column(ROW_ID).to_numpy(zero_copy_only=False).astype(np.int64)
+            partitions, positions = row_position(ids)
+            base = int(positions[0])
+            if not (
+                (partitions == partitions[0]).all()
+                and np.array_equal(positions, np.arange(base, base + len(ids)))
+            ):
+                raise AssertionError("a pinned partition's row ids are not consecutive")
+            if out is None:
+                out = _StagedRows(int(partitions[0]))
+                writer = _ObjectWriter(self, out.partition, out)
+            batch = batch.drop_columns([ROW_ID])
             rows = self.serializer.serialize_batch(batch)
             for item in packer.pack(rows, batch, base_index=base):
                 if isinstance(item, RequestBody):
                     writer.add(item)
                 else:
                     out.failed(item.index, str(item.error))
-            base += batch.num_rows
-        writer.flush()
-        if out.partition_rows:
+        if out is not None and writer is not None:
+            writer.flush()
             yield out.batch()
 
 
@@ -118,10 +127,6 @@ class _StagedRows:
 
     def failed(self, index: int, message: str) -> None:
         self._row(None, index, index + 1, message)
-
-    @property
-    def partition_rows(self) -> int:
-        return len(self.columns["partition"])
 
     def batch(self) -> pa.RecordBatch:
         return pa.RecordBatch.from_pydict(self.columns, schema=_ARROW_SCHEMA)
