@@ -1,8 +1,15 @@
-"""The local host's JSON and JSON Lines answers are cut from one orjson pass per output;
-they must be byte for byte what serialising the outputs' Python values (``tolist()``) gives,
-which is how they were written before and what every client has read."""
+"""The local host's inference path, the parts that made it slow.
+
+JSON and JSON Lines answers are cut from one orjson pass per output; they must be byte for
+byte what serialising the outputs' Python values (``tolist()``) gives, which is how they
+were written before and what every client has read. The CSV reader large bodies go through
+is loaded before the first request needs it.
+"""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import numpy as np
 import orjson
@@ -108,3 +115,18 @@ def test_any_numeric_outputs_answer_byte_for_byte_as_python_values_do(case):
     assert encode_jsonlines(outputs, rows) == expected_jsonlines(outputs, rows)
     # and it reads back as the same rows
     assert len(orjson.loads(encode_json(outputs, rows, False))["predictions"]) == rows
+
+
+def test_warm_up_loads_the_csv_reader_that_large_bodies_use():
+    """In a fresh interpreter: importing the host leaves Arrow's CSV reader unloaded (the
+    host starts fast), and the warm-up it runs in the background loads it."""
+    code = (
+        "import sys\n"
+        "from endpoints.local import codecs\n"
+        "before = 'pyarrow.csv' in sys.modules\n"
+        "codecs.warm_up()\n"
+        "print(before, 'pyarrow.csv' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

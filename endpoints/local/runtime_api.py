@@ -127,6 +127,7 @@ class InvocationService:
         self.metrics = metrics
         self.region = region
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="endpoints-local-infer")
+        self._pool.submit(codecs.warm_up)
         self._faults: dict[str, FaultInjector] = {}
         self._faults_lock = threading.Lock()
 
