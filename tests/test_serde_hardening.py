@@ -838,10 +838,14 @@ def test_sagemaker_model_refuses_a_limit_below_one_at_construction(param, value)
 @pytest.mark.parametrize("param", ["max_batch_records", "max_batch_bytes"])
 @pytest.mark.parametrize("value", [2.5, True, math.nan])
 def test_sagemaker_model_refuses_a_limit_that_is_not_an_int_at_construction(param, value):
-    camel = {"max_batch_records": "maxBatchRecords", "max_batch_bytes": "maxBatchBytes"}[param]
-    with pytest.raises(TypeError) as info:
+    with pytest.raises(ConfigurationError) as info:
         SageMakerModel(endpoint=MockEndpoint(never_called), **{param: value})
-    assert f'Invalid param value given for param "{camel}". Could not convert' in str(info.value)
+    assert str(info.value) == (
+        f"{param} must be a whole number (at least 1), got {value!r} "
+        f"({type(value).__name__}); pass an int"
+    )
+    with pytest.raises(ConfigurationError, match=f"{param} must be a whole number"):
+        EngineOptions(**{param: "10"})
 
 
 def test_a_limit_set_as_a_param_fails_before_any_request(spark):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from endpoints.errors import ConfigurationError
 from endpoints.retry import RetryPolicy
 from serde.batching import DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_RECORDS
+from serde.options import whole_number
 
 __all__ = ["ON_ERROR_CHOICES", "EngineOptions"]
 
@@ -38,13 +39,14 @@ class EngineOptions:
             raise ConfigurationError(
                 f"on_error must be one of {ON_ERROR_CHOICES}, got {self.on_error!r}"
             )
-        for name in ("max_in_flight", "max_batch_records", "max_batch_bytes"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.job_max_in_flight is not None and self.job_max_in_flight < 1:
-            raise ConfigurationError(
-                f"job_max_in_flight must be at least 1 (or None), got {self.job_max_in_flight}"
-            )
+        counts = ["max_in_flight", "max_batch_records", "max_batch_bytes"]
+        if self.job_max_in_flight is not None:
+            counts.append("job_max_in_flight")
+        for name in counts:
+            try:  # where the user wrote it, naming it: not a str/int comparison in a task
+                whole_number(name, getattr(self, name), minimum=1)
+            except (TypeError, ValueError) as exc:
+                raise ConfigurationError(str(exc)) from None
 
     def for_tasks(self, concurrent_tasks: int) -> EngineOptions:
         """These options with ``job_max_in_flight`` divided among ``concurrent_tasks``
