@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from endpoints.local.codecs import check_declared_size
 from endpoints.local.errors import ApiError, BadInput
+from endpoints.local.limits import check_declared_size
 from endpoints.local.protobuf_wire import (
     FIXED32,
     FIXED64,
