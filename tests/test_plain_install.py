@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ from install_helpers import (
 ROOT = Path(__file__).resolve().parents[1]
 
 #: What the project ships in its wheel; copied so the build writes nothing into the tree.
-SOURCES = ("pyproject.toml", "README.md", "serde", "endpoints")
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "serde", "endpoints")
 
 #: Run inside the fresh venv: a model server that answers each CSV row with the sum of
 #: its values, and a Spark job that scores 12 rows against it through the CSV SerDes.
@@ -123,9 +124,17 @@ def test_wheel_without_extras_scores_a_dataframe(tmp_path: Path):
             src.mkdir(exist_ok=True)
             shutil.copy2(source, src / name)
     dist = tmp_path / "dist"
-    run([*PIP, "wheel", "--no-deps", "-q", "-w", str(dist), str(src)])
+    built = run([*PIP, "wheel", "--no-deps", "-q", "-w", str(dist), str(src)])
     [wheel] = dist.glob("endpoint_serde-*.whl")
     phase("build")
+    # the build backend has nothing to warn about (it warned of the license table), and the
+    # SPDX license travels with the wheel, its text too
+    assert "BuildBackendWarning" not in built.stderr, built.stderr
+    with zipfile.ZipFile(wheel) as archive:
+        files = archive.namelist()
+        [metadata] = [archive.read(f).decode() for f in files if f.endswith(".dist-info/METADATA")]
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    assert [f for f in files if f.endswith("/licenses/LICENSE")] != []
 
     venv = tmp_path / "venv"
     python = new_venv(venv)
