@@ -130,3 +130,16 @@ def test_warm_up_loads_the_csv_reader_that_large_bodies_use():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_inference_workers_must_be_one_or_more_threads(value, capsys):
+    from endpoints.local.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "--port", "0", "--inference-workers", value])
+    assert exit_info.value.code == 2
+    assert (
+        f"argument --inference-workers: expected a whole number of threads, 1 or more; "
+        f"got {value!r}" in capsys.readouterr().err
+    )

@@ -23,6 +23,16 @@ __all__ = ["main"]
 CONTAINER_ENDPOINT = "model"
 
 
+def _thread_count(text: str) -> int:
+    """``--inference-workers``: a whole number of threads, at least one."""
+    count = int(text) if text.strip().isdigit() else 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of threads, 1 or more; got {text!r}"
+        )
+    return count
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="endpoints-local",
@@ -50,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     common(serve, 8080)
     serve.add_argument(
         "--inference-workers",
-        type=int,
+        type=_thread_count,
         default=8,
         metavar="N",
         help="threads that decode requests, run models and encode answers (8); parsing, "
