@@ -238,3 +238,14 @@ def local_host(tmp_path_factory):
         allow_python_models=True,
     ) as host:
         yield host
+
+
+def pytest_collection_finish(session):
+    """Starts building the full-SageMaker-SDK environment as soon as its test is collected,
+    so its install overlaps the tests that run first."""
+    for item in session.items:
+        if item.path.name == "test_sagemaker_full_sdk.py":
+            from install_helpers import in_background
+
+            in_background("sagemaker-full", item.module.layered_env_with_full_sdk)
+            return

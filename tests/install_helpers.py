@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 #: pip of this environment; ``--python`` points it at another interpreter, so the
@@ -62,3 +65,18 @@ def installed_names(python: Path) -> set[str]:
     """Lower-case names of the distributions the environment of ``python`` sees."""
     listed = run([*PIP, "--python", str(python), "list", "--format=freeze"]).stdout
     return {line.split("==")[0].lower() for line in listed.splitlines()}
+
+
+_BUILDS: dict[str, Future] = {}
+_BUILDS_LOCK = threading.Lock()
+_BUILDER = ThreadPoolExecutor(1, thread_name_prefix="test-env-build")
+
+
+def in_background(name: str, build: Callable[[], Path]) -> Future:
+    """``build()`` started once per session on a thread of its own: an install is mostly
+    waiting on downloads and disk, so it overlaps the tests that run before the one that
+    needs it (the conftest starts it when that test is collected)."""
+    with _BUILDS_LOCK:
+        if name not in _BUILDS:
+            _BUILDS[name] = _BUILDER.submit(build)
+        return _BUILDS[name]

@@ -22,7 +22,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from install_helpers import frozen_requirements, new_venv, pip_install, run, site_packages
+from install_helpers import (
+    frozen_requirements,
+    in_background,
+    new_venv,
+    pip_install,
+    run,
+    site_packages,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_SDK = "sagemaker>=3,<4"
@@ -54,7 +61,8 @@ def layered_env_with_full_sdk() -> Path:
 
 @pytest.mark.timeout(3000)
 def test_adapter_tests_pass_with_the_full_sagemaker_package():
-    python = layered_env_with_full_sdk()
+    # started at collection (conftest), built while the suite ran
+    python = in_background("sagemaker-full", layered_env_with_full_sdk).result()
     facts = run(
         [
             str(python),

@@ -221,7 +221,10 @@ def test_endpoint_base_defaults():
 def test_endpoint_from_spec_refuses_unknown_kinds_naming_the_known_ones():
     with pytest.raises(UnknownSerDeError) as info:
         endpoint_from_spec({"kind": "grpc", "options": {}})
-    assert str(info.value) == (
-        "no endpoint_kind registered as 'grpc'; known: http, sagemaker. Register one with "
-        "register_endpoint_kind('grpc') or install the package providing it"
+    message = str(info.value)
+    # other tests of the session may have registered kinds of their own
+    assert message.startswith("no endpoint_kind registered as 'grpc'; known: ")
+    assert "http, sagemaker" in message
+    assert message.endswith(
+        "Register one with register_endpoint_kind('grpc') or install the package providing it"
     )
