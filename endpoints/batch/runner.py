@@ -44,7 +44,7 @@ from endpoints.scoring.results import result_struct_type
 from endpoints.scoring.spark_plan import crossing_columns, score_dataframe
 from serde.base import RequestRowSerializer, ResponseRowDeserializer
 
-__all__ = ["BatchTransformRunner", "ModelData"]
+__all__ = ["BatchTransformRunner", "ModelData", "batch_runner"]
 
 log = logging.getLogger("endpoints.batch")
 
@@ -362,3 +362,43 @@ def _plans(staged: list[Any]) -> dict[int, PartitionPlan]:
 
 def _region_of(client: Any) -> str | None:
     return getattr(getattr(client, "meta", None), "region_name", None)
+
+
+def batch_runner(
+    backend: BatchTransform,
+    *,
+    sagemaker_client: Any,
+    model_name: str | None = None,
+    model_path: str | None = None,
+    model_image: str | None = None,
+    model_execution_role_arn: str | None = None,
+    model_environment_variables: Mapping[str, str] | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    name_policy: NamePolicy | None = None,
+    tags: Mapping[str, str] | None = None,
+    manifest_path: str | None = None,
+) -> BatchTransformRunner:
+    """The runner behind ``SageMakerModel.from_batch_transform`` (its arguments, checked):
+    S3 is ``backend.s3_endpoint_url``, else ``endpoint_url``, else AWS."""
+    model_data = None
+    if model_path is not None:
+        if not (model_image and model_execution_role_arn):
+            raise ConfigurationError(
+                "model_path needs model_image and model_execution_role_arn to create the "
+                "model the job runs"
+            )
+        model_data = ModelData(
+            model_path, model_image, model_execution_role_arn, model_environment_variables
+        )
+    s3 = S3Access(backend.s3_endpoint_url or endpoint_url, region or _region_of(sagemaker_client))
+    return BatchTransformRunner(
+        sagemaker_client,
+        backend,
+        model_name=model_name,
+        model_data=model_data,
+        s3=s3,
+        name_policy=name_policy,
+        tags=tags,
+        manifest_path=manifest_path,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyspark.ml import Model
 from pyspark.ml.param import Param, Params, TypeConverters
@@ -23,8 +23,6 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable, MLWrit
 from pyspark.sql import DataFrame
 from pyspark.sql.types import StructType
 
-from endpoints.batch import BatchTransform, BatchTransformRunner, ModelData
-from endpoints.batch.s3 import S3Access
 from endpoints.clients.sagemaker_runtime import SageMakerEndpoint
 from endpoints.clients.specs import endpoint_from_spec
 from endpoints.clients.transport import Endpoint
@@ -42,9 +40,27 @@ from serde.base import RequestRowSerializer, ResponseRowDeserializer
 from serde.errors import SerdeError
 from serde.registry import deserializer_from_spec, serde_spec, serializer_from_spec
 
-__all__ = ["EndpointCreationPolicy", "SageMakerModel"]
+if TYPE_CHECKING:
+    from endpoints.batch.options import BatchTransform
+
+__all__ = ["EndpointCreationPolicy", "SageMakerModel", "TransformBackend"]
 
 log = logging.getLogger("endpoints.scoring.model")
+
+
+class TransformBackend(Protocol):
+    """What runs ``transform`` instead of the endpoint engine (a Batch Transform job:
+    :class:`endpoints.batch.BatchTransformRunner`), and records what it created."""
+
+    created: CreatedResources
+
+    def transform(
+        self,
+        dataset: DataFrame,
+        serializer: RequestRowSerializer,
+        deserializer: ResponseRowDeserializer,
+        options: EngineOptions,
+    ) -> DataFrame: ...
 
 
 class EndpointCreationPolicy(enum.Enum):
@@ -173,7 +189,7 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         #: The SageMaker resources a factory created (or will, on the first transform)
         self.deployment: Deployment | None = None
         #: Set by from_batch_transform: transform runs a Batch Transform job
-        self.batch: BatchTransformRunner | None = None
+        self.batch: TransformBackend | None = None
         if endpoint is not None:
             self.set_endpoint(endpoint)
         if request_row_serializer is not None:
@@ -370,34 +386,29 @@ class SageMakerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
         control plane and, unless ``backend.s3_endpoint_url`` says otherwise, S3 at
         another server (the local endpoint host serves both).
         """
+        # imported here: the batch backend builds on this package, not the reverse
+        from endpoints.batch.runner import batch_runner
 
-        model_data = None
-        if model_path is not None:
-            if not (model_image and model_execution_role_arn):
-                raise ConfigurationError(
-                    "model_path needs model_image and model_execution_role_arn to create "
-                    "the model the job runs"
-                )
-            model_data = ModelData(
-                model_path, model_image, model_execution_role_arn, model_environment_variables
-            )
-        client = sagemaker_client or _sagemaker_client(region, endpoint_url)
-        s3 = S3Access(backend.s3_endpoint_url or endpoint_url, region or client.meta.region_name)
+        runner = batch_runner(
+            backend,
+            model_name=model_name,
+            model_path=model_path,
+            model_image=model_image,
+            model_execution_role_arn=model_execution_role_arn,
+            model_environment_variables=model_environment_variables,
+            sagemaker_client=sagemaker_client or _sagemaker_client(region, endpoint_url),
+            region=region,
+            endpoint_url=endpoint_url,
+            name_policy=name_policy,
+            tags=tags,
+            manifest_path=manifest_path,
+        )
         model = cls(
             request_row_serializer=request_row_serializer,
             response_row_deserializer=response_row_deserializer,
             **options,
         )
-        model.batch = BatchTransformRunner(
-            client,
-            backend,
-            model_name=model_name,
-            model_data=model_data,
-            s3=s3,
-            name_policy=name_policy,
-            tags=tags,
-            manifest_path=manifest_path,
-        )
+        model.batch = runner
         return model
 
     # -- configuration -------------------------------------------------------------------
