@@ -31,7 +31,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 
-from endpoints.batch.options import BatchTransform, S3Location, split_format
+from endpoints.batch.options import BatchTransform, S3Location, SplitFormat, split_format
 from endpoints.batch.readback import ROW_ID, PartitionPlan, PartitionReader
 from endpoints.batch.s3 import S3Access
 from endpoints.batch.staging import STAGED_SCHEMA, PartitionStager
@@ -130,6 +130,8 @@ class BatchTransformRunner:
                 "finished input); use an endpoint"
             )
         fmt = split_format(serializer)
+        if ROW_ID in dataset.columns:
+            raise ConfigurationError(f"the input has a column {ROW_ID!r}, which transform adds")
         with self._lock:
             model_name = self._model()
             job_name = self.name_policy.names().endpoint_name
@@ -137,8 +139,6 @@ class BatchTransformRunner:
             self.created.s3_prefixes.append(base.uri)  # before anything is written there
             self._save_manifest()
         input_location, output_location = base.child("input"), base.child("output")
-        if ROW_ID in dataset.columns:
-            raise ConfigurationError(f"the input has a column {ROW_ID!r}, which transform adds")
         # each row's identity, then the input pinned: read back finds answers by row
         pinned = dataset.withColumn(ROW_ID, sf.monotonically_increasing_id()).localCheckpoint(
             eager=True
@@ -217,7 +217,7 @@ class BatchTransformRunner:
         model_name: str,
         input_location: S3Location,
         output_location: S3Location,
-        fmt: Any,
+        fmt: SplitFormat,
         serializer: RequestRowSerializer,
         deserializer: ResponseRowDeserializer,
         objects: int,
