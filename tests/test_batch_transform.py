@@ -76,7 +76,7 @@ def test_vectors_scored_by_a_job_equal_the_endpoint_path_in_order(
     spark, local_host, model_dir, staging
 ):
     raw = spark.createDataFrame(
-        [(i, float(i), float(i % 7), 0.5) for i in range(20_000)], ["id", "a", "b", "c"]
+        [(i, float(i), float(i % 7), 0.5) for i in range(8_000)], ["id", "a", "b", "c"]
     ).repartition(4)
     df = VectorAssembler(inputCols=["a", "b", "c"], outputCol="features").transform(raw).cache()
     model = batch_model(local_host, model_dir, staging, backend={"max_object_mb": 1})

@@ -34,6 +34,12 @@ from install_helpers import (
 ROOT = Path(__file__).resolve().parents[1]
 FULL_SDK = "sagemaker>=3,<4"
 ADAPTER_TESTS = ["tests/test_sagemaker_sdk.py"]
+#: Tests of this package's own import mechanics (fresh processes, the old import path, an
+#: environment without the SDK): they do not depend on which SDK package is installed.
+NOT_ABOUT_THE_SDK = (
+    "not fresh_process and not importing_serde_registers and not old_import_path "
+    "and not core_imports_without_the_sdk"
+)
 
 
 def layered_env_with_full_sdk() -> Path:
@@ -78,7 +84,18 @@ def test_adapter_tests_pass_with_the_full_sagemaker_package():
     assert facts == ["3 2", str(ROOT / "serde" / "__init__.py")]
     env = {**os.environ, "PYSPARK_PYTHON": str(python), "PYSPARK_DRIVER_PYTHON": str(python)}
     result = run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs", *ADAPTER_TESTS],
+        [
+            str(python),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rfEs",
+            "-k",
+            NOT_ABOUT_THE_SDK,
+            *ADAPTER_TESTS,
+        ],
         cwd=ROOT,
         env=env,
         timeout=1800,
