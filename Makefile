@@ -2,9 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# --no-compile: byte-compiling every module of pyspark and tensorflow at install is most of
-# an install's CPU; Python compiles the few it imports when it first imports them
-PIP    := $(PY) -m pip install --quiet --disable-pip-version-check --no-compile
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
 # Spark's Python workers must run the venv's interpreter, not whatever python3 is on PATH.
 export PYSPARK_PYTHON := $(abspath $(PY))
