@@ -431,9 +431,7 @@ def test_a_deployment_that_fails_to_create_leaves_nothing_behind(lifecycle_host)
     assert sm.list_models(NameContains="ctx-bad-")["Models"] == []
 
 
-def test_create_on_transform_creates_once_for_the_model_and_its_param_copies(
-    lifecycle_host, spark
-):
+def test_create_on_transform_creates_once_for_the_model_and_its_param_copies(lifecycle_host, spark):
     """transform(df, params) runs on a copy: it used to take the creation step with it, so
     the next transform(df) failed with "already exists" and cleanup found nothing."""
     from endpoints.scoring.model import EndpointCreationPolicy, SageMakerModel

@@ -227,9 +227,7 @@ def test_transport_errors_are_retried_unless_configured_off():
 
 def test_history_records_codes_or_kinds_and_repr_shows_it():
     clock = FakeClock()
-    _, state = drive(
-        RetryPolicy(backoff_base_s=0.001), [throttled(), server_error()], clock
-    )
+    _, state = drive(RetryPolicy(backoff_base_s=0.001), [throttled(), server_error()], clock)
     assert state.history == ["ThrottlingException", "server"]
     assert repr(state) == "RetryState(attempts=3, history=['ThrottlingException', 'server'])"
 
