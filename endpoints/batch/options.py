@@ -113,10 +113,6 @@ class BatchTransform:
     def staging(self) -> S3Location:
         return S3Location.parse(self.staging_uri, "staging_uri")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe, for a saved Pipeline."""
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
 
 def _at_least(name: str, value: Any, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:

@@ -36,7 +36,12 @@ from endpoints.batch.readback import ROW_ID, PartitionPlan, PartitionReader
 from endpoints.batch.s3 import S3Access
 from endpoints.batch.staging import STAGED_SCHEMA, PartitionStager
 from endpoints.errors import ConfigurationError, TransformJobError
-from endpoints.lifecycle.hosting import ControlPlaneCalls, EndpointDeployer, tag_list_of
+from endpoints.lifecycle.hosting import (
+    ControlPlaneCalls,
+    EndpointDeployer,
+    region_of,
+    tag_list_of,
+)
 from endpoints.lifecycle.naming import NamePolicy
 from endpoints.lifecycle.resources import CreatedResources, ResourceKind
 from endpoints.scoring.options import EngineOptions
@@ -100,7 +105,7 @@ class BatchTransformRunner:
         self.backend = backend
         self.model_name = model_name
         self.model_data = model_data
-        self.s3 = s3 or S3Access(backend.s3_endpoint_url, _region_of(sagemaker_client))
+        self.s3 = s3 or S3Access(backend.s3_endpoint_url, region_of(sagemaker_client))
         self.name_policy = name_policy or NamePolicy()
         self.manifest_path = manifest_path
         self._sleep = sleep
@@ -360,10 +365,6 @@ def _plans(staged: list[Any]) -> dict[int, PartitionPlan]:
     }
 
 
-def _region_of(client: Any) -> str | None:
-    return getattr(getattr(client, "meta", None), "region_name", None)
-
-
 def batch_runner(
     backend: BatchTransform,
     *,
@@ -391,7 +392,7 @@ def batch_runner(
         model_data = ModelData(
             model_path, model_image, model_execution_role_arn, model_environment_variables
         )
-    s3 = S3Access(backend.s3_endpoint_url or endpoint_url, region or _region_of(sagemaker_client))
+    s3 = S3Access(backend.s3_endpoint_url or endpoint_url, region or region_of(sagemaker_client))
     return BatchTransformRunner(
         sagemaker_client,
         backend,

@@ -12,7 +12,6 @@ not be written (its error), so reading the answers back can put every row in its
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +22,7 @@ from endpoints.batch.s3 import S3Access
 from serde.base import RequestRowSerializer
 from serde.batching import RequestBatchIterator, RequestBody
 
-__all__ = ["STAGED_SCHEMA", "PartitionStager", "StagedObject", "input_key"]
+__all__ = ["STAGED_SCHEMA", "PartitionStager", "input_key"]
 
 #: One row per staged object (``key`` set) or per row that could not be staged
 #: (``error`` set): the partition's rows ``[start, stop)``.
@@ -44,16 +43,6 @@ _BODY_ROWS = 100_000
 
 def input_key(location: S3Location, partition: int, number: int, fmt: SplitFormat) -> str:
     return f"{location.prefix}part-{partition:05d}-{number:04d}.{fmt.extension}"
-
-
-@dataclass(frozen=True)
-class StagedObject:
-    """One staged object's rows: ``[start, stop)`` of ``partition``, less ``failed``."""
-
-    partition: int
-    key: str
-    start: int
-    stop: int
 
 
 class PartitionStager:

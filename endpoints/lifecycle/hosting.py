@@ -238,7 +238,7 @@ class EndpointDeployer:
         run-id tag) that every resource it creates carries."""
         run_id = uuid.uuid4().hex
         return CreatedResources(
-            region=getattr(getattr(self.client, "meta", None), "region_name", None),
+            region=region_of(self.client),
             created_at=datetime.now(timezone.utc),
             run_id=run_id,
             tags=_merge_tags(tags, run_id),
@@ -393,6 +393,11 @@ class EndpointDeployer:
                 f"{_cleanup_hint(created)}",
                 created,
             ) from exc
+
+
+def region_of(client: Any) -> str | None:
+    """The region a boto3 client was made for (``None`` for a stand-in without one)."""
+    return getattr(getattr(client, "meta", None), "region_name", None)
 
 
 def tag_list_of(created: CreatedResources) -> list[dict[str, str]]:
